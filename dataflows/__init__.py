@@ -1,0 +1,1 @@
+"""The Bytewax dataflow of Yuqing Radar and its I/O adapters."""

@@ -1,0 +1,1 @@
+"""Destinations: ClickHouse tables, JSONL files and Kafka topics."""

@@ -1,0 +1,1 @@
+"""Subcommands of the `yuqing` console command, one module each."""
