@@ -1,0 +1,101 @@
+"""ClickHouse through clickhouse-connect: the same code for embedded chDB and a server.
+
+`Store` opens a client for a `StoreSpec`, creates the schema idempotently and
+inserts whole batches with column lists (never one INSERT per row).
+`ClickHouseSink` is the Bytewax sink: each worker writes its batches to one table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import clickhouse_connect
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError, ProgrammingError
+from yuqing.sinks.tables import ALL_TABLES, Table
+
+from yuqing.endpoints import StoreSpec
+from yuqing.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """A connection to the metrics store plus the schema it needs."""
+
+    def __init__(self, spec: StoreSpec) -> None:
+        self.spec = spec
+        self.client = _connect(spec)
+
+    def ensure_schema(self, tables: Sequence[Table] = ALL_TABLES) -> None:
+        """Create the database and every table if missing; safe to run on every start."""
+        self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.spec.database}")
+        for table in tables:
+            self.client.command(table.create_sql(self.spec.database))
+
+    def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        """One batched INSERT with an explicit column list."""
+        if rows:
+            self.client.insert(
+                f"{self.spec.database}.{table.name}", rows, column_names=list(table.columns)
+            )
+
+    def query(self, sql: str, parameters: dict | None = None) -> list[tuple]:
+        return self.client.query(sql, parameters=parameters).result_rows
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _connect(spec: StoreSpec):
+    try:
+        if spec.kind == "chdb":
+            assert spec.path is not None
+            spec.path.mkdir(parents=True, exist_ok=True)
+            client = clickhouse_connect.get_client(interface="chdb", path=str(spec.path))
+        else:
+            client = clickhouse_connect.get_client(
+                host=spec.host, port=spec.port, username=spec.username, password=spec.password,
+                secure=spec.secure, database="default",
+            )
+    except (OperationalError, ProgrammingError, ClickHouseError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = ("is another yuqing process using this chdb directory? chDB allows one process "
+                "per directory" if spec.kind == "chdb" else "is the server up and the password right?")
+        raise UserError(f"--store {spec}: cannot open ({first_line}); {hint}") from None
+    except OSError as err:
+        raise UserError(f"--store {spec}: cannot open ({err}); check the path or host") from None
+    return client
+
+
+class _TablePartition(StatelessSinkPartition[Sequence[Any]]):
+    def __init__(self, spec: StoreSpec, table: Table, on_write: Callable[[int], None] | None):
+        self._store = Store(spec)
+        self._table = table
+        self._on_write = on_write
+
+    def write_batch(self, items: list[Sequence[Any]]) -> None:
+        self._store.insert(self._table, items)
+        if self._on_write:
+            self._on_write(len(items))
+
+    def close(self) -> None:
+        self._store.close()
+
+
+class ClickHouseSink(DynamicSink[Sequence[Any]]):
+    """Writes row tuples (in `table.columns` order) to one table, a batch per insert.
+
+    Rows must carry deterministic keys: the table's ReplacingMergeTree collapses
+    the repeats that at-least-once delivery produces after a restart.
+    """
+
+    def __init__(self, spec: StoreSpec, table: Table, on_write: Callable[[int], None] | None = None):
+        self.spec = spec
+        self.table = table
+        self.on_write = on_write
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _TablePartition:
+        return _TablePartition(self.spec, self.table, self.on_write)

@@ -1,0 +1,105 @@
+"""The ClickHouse schema: one `Table` per destination, created idempotently on start.
+
+Every table is a ReplacingMergeTree keyed by a deterministic row key, because
+Bytewax sinks are at-least-once: a row written twice after a restart collapses
+into one, and readers use FINAL (or argMax) to see the collapsed state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's name, its columns in insert order, and its DDL body."""
+
+    name: str
+    columns: tuple[str, ...]
+    ddl: str
+
+    def create_sql(self, database: str) -> str:
+        return f"CREATE TABLE IF NOT EXISTS {database}.{self.name} {self.ddl}"
+
+
+MENTIONS = Table(
+    "mentions",
+    ("id", "source", "brand", "published_at", "text", "title", "url", "lang", "author_id",
+     "author_name", "followers", "verified", "reposts", "comments", "likes", "parent_id",
+     "sentiment", "sentiment_label", "category", "category_evidence", "story_id", "keywords"),
+    """(
+        id String,
+        source LowCardinality(String),
+        brand LowCardinality(String),
+        published_at DateTime64(3, 'UTC'),
+        text String,
+        title String,
+        url String,
+        lang LowCardinality(String),
+        author_id String,
+        author_name String,
+        followers UInt64,
+        verified UInt8,
+        reposts UInt32,
+        comments UInt32,
+        likes UInt32,
+        parent_id String,
+        sentiment Float32,
+        sentiment_label LowCardinality(String),
+        category LowCardinality(String),
+        category_evidence Array(String),
+        story_id String,
+        keywords Array(String)
+    ) ENGINE = ReplacingMergeTree
+    PARTITION BY toYYYYMM(published_at)
+    ORDER BY (brand, published_at, id)""",
+)
+
+WINDOW_METRICS = Table(
+    "window_metrics",
+    ("brand", "source", "window_start", "window_end", "mentions", "negative", "unique_authors",
+     "reach", "engagement", "verified", "sentiment_avg"),
+    """(
+        brand LowCardinality(String),
+        source LowCardinality(String),
+        window_start DateTime('UTC'),
+        window_end DateTime('UTC'),
+        mentions UInt32,
+        negative UInt32,
+        unique_authors UInt32,
+        reach UInt64,
+        engagement UInt64,
+        verified UInt32,
+        sentiment_avg Float32
+    ) ENGINE = ReplacingMergeTree
+    PARTITION BY toYYYYMM(window_start)
+    ORDER BY (brand, source, window_start)""",
+)
+
+DEAD_LETTERS = Table(
+    "dead_letters",
+    ("origin", "reason", "raw"),
+    """(
+        origin String,
+        reason String,
+        raw String,
+        received_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY origin""",
+)
+
+ALERTS = Table(
+    "alerts",
+    ("key", "kind", "brand", "at", "summary", "payload"),
+    """(
+        key String,
+        kind LowCardinality(String),
+        brand LowCardinality(String),
+        at DateTime64(3, 'UTC'),
+        summary String,
+        payload String
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY key""",
+)
+
+ALL_TABLES: tuple[Table, ...] = (MENTIONS, WINDOW_METRICS, DEAD_LETTERS, ALERTS)
