@@ -21,6 +21,7 @@ from yuqing.errors import UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.run",
     "yuqing.commands.sql",
+    "yuqing.commands.detect",
 )
 
 log = logging.getLogger("yuqing")

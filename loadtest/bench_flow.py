@@ -1,0 +1,132 @@
+"""Throughput of the whole flow against its per-core limit and the naive peer, in one run.
+
+    python loadtest/bench_flow.py [--hours 24] [--rate 8] [--naive 400]
+
+1. The demo corpus (realistic Chinese mentions with crises) is written to a JSONL file.
+2. The limit: jieba tokenization alone over the same texts, one core.
+3. The flow: `yuqing run` on that file into a fresh chDB store, in this process;
+   per-core rate = mentions / CPU seconds of the process (all threads).
+4. The naive peer: per-message SnowNLP sentiment + one INSERT per row, on a sample.
+Prints a table and, as the last line, one JSON object with every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import resource
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def write_corpus(path: Path, hours: float, rate: float, seed: int) -> list[str]:
+    from yuqing.demo import DemoConfig, DemoGenerator
+
+    texts = []
+    with path.open("wb") as out:
+        for line in DemoGenerator(DemoConfig(hours=hours, base_per_minute=rate, seed=seed)):
+            out.write(line + b"\n")
+            with contextlib.suppress(ValueError, KeyError):
+                texts.append(json.loads(line)["text"])
+    return texts
+
+
+def jieba_limit(texts: list[str]) -> float:
+    """Texts per CPU second for jieba.lcut alone (dictionary loaded beforehand)."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    start = _cpu()
+    for text in texts:
+        jieba.lcut(text)
+    return len(texts) / (_cpu() - start)
+
+
+def flow_rate(corpus: Path, workdir: Path) -> dict:
+    from yuqing.dataflows.launcher import RunOptions, launch
+
+    start_cpu, start_wall = _cpu(), time.perf_counter()
+    summary = launch(RunOptions(input=str(corpus), store=f"chdb://{workdir}/ch?database=bench",
+                                alerts=str(workdir / "alerts.jsonl"),
+                                dlq=str(workdir / "dlq.jsonl"),
+                                snapshot_interval=timedelta(seconds=10)))
+    cpu, wall = _cpu() - start_cpu, time.perf_counter() - start_wall
+    n = summary.counts.get("mentions", 0)
+    return {"mentions": n, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
+            "per_core": n / cpu, "wall_rate": n / wall,
+            "windows": summary.counts.get("windows", 0), "alerts": summary.counts.get("alerts", 0)}
+
+
+def naive_peer(texts: list[str], workdir: Path) -> float:
+    """Per-message SnowNLP + one INSERT per row: what a quick first version does."""
+    try:
+        from snownlp import SnowNLP
+    except ImportError:
+        return float("nan")
+    from yuqing.sinks.clickhouse import Store
+
+    from yuqing.endpoints import parse_store
+
+    store = Store(parse_store(f"chdb://{workdir}/ch?database=naive"))
+    store.client.command("CREATE DATABASE IF NOT EXISTS naive")
+    store.client.command("CREATE TABLE IF NOT EXISTS naive.m (t String, s Float64) "
+                         "ENGINE = MergeTree ORDER BY t")
+    _ = SnowNLP("预热").sentiments  # load its model before timing
+    start = _cpu()
+    for text in texts:
+        score = SnowNLP(text).sentiments
+        store.client.insert("naive.m", [[text, score]], column_names=["t", "s"])
+    return len(texts) / (_cpu() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours of demo traffic")
+    parser.add_argument("--rate", type=float, default=8.0, help="background mentions/min per brand")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--naive", type=int, default=300, help="sample size for the naive peer")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    with tempfile.TemporaryDirectory(prefix="yuqing-bench-") as tmp:
+        workdir = Path(tmp)
+        corpus = workdir / "corpus.jsonl"
+        texts = write_corpus(corpus, args.hours, args.rate, args.seed)
+        limit = jieba_limit(texts)
+        flow = flow_rate(corpus, workdir)
+        naive = naive_peer(texts[: args.naive], workdir)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "corpus_mentions": len(texts),
+        "flow_mentions_per_core_s": round(flow["per_core"], 1),
+        "flow_mentions_per_wall_s": round(flow["wall_rate"], 1),
+        "jieba_limit_per_core_s": round(limit, 1),
+        "ratio_to_jieba_limit": round(flow["per_core"] / limit, 3),
+        "naive_peer_per_core_s": round(naive, 1),
+        "ratio_to_naive_peer": round(flow["per_core"] / naive, 1) if naive == naive else None,
+        "peak_rss_mb": round(peak_mb, 1),
+        **{f"flow_{k}": v for k, v in flow.items() if k not in ("per_core", "wall_rate")},
+    }
+    print(f"corpus                 {len(texts):>10,} mentions (demo, {args.hours} h)")
+    print(f"jieba alone (limit)    {limit:>10,.0f} mentions/s per core")
+    print(f"yuqing flow            {flow['per_core']:>10,.0f} mentions/s per core "
+          f"({result['ratio_to_jieba_limit']:.2f} x limit), wall {flow['wall_s']} s")
+    print(f"naive peer             {naive:>10,.0f} mentions/s per core "
+          f"(flow is {result['ratio_to_naive_peer']} x faster)")
+    print(f"peak memory            {peak_mb:>10,.0f} MB")
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The whole flow on a JSONL file: exact window counts, dead letters, duplicates, alerts."""
+
+from __future__ import annotations
+
+import json
+
+from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
+from yuqing.dataflows.launcher import RunOptions, launch
+
+
+def _write(path, lines: list[bytes]) -> None:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def test_a_file_gives_exactly_the_expected_windows(tmp_path, store_url, store):
+    mentions = make_mentions(1500, minutes=15, seed=3)
+    _write(tmp_path / "in.jsonl", [encode(m) for m in mentions])
+    summary = launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=store_url,
+                                alerts=str(tmp_path / "alerts.jsonl"),
+                                dlq=str(tmp_path / "dlq.jsonl")))
+    got = rows_to_windows(store.query(WINDOW_QUERY))
+    assert got == expected_windows(mentions)
+    assert summary.totals["mentions"] == 1500
+    assert summary.counts.get("late", 0) == 0
+
+
+def test_bad_records_go_to_the_dead_letters_and_good_ones_still_flow(tmp_path, store_url, store):
+    mentions = make_mentions(300, minutes=5, seed=4)
+    bad = [b'{"id": "x1", "source": "weibo"', b"\xff\xfe not utf8",
+           encode({"id": "x2", "source": "weibo", "text": "t", "published_at": "yesterday"}),
+           encode({"id": "x3", "source": "weibo", "text": "t",
+                   "published_at": "2026-11-20T01:00:00Z", "author": {"followers": -5}})]
+    lines = [encode(m) for m in mentions[:150]] + bad + [encode(m) for m in mentions[150:]]
+    _write(tmp_path / "in.jsonl", lines)
+    dlq = tmp_path / "dlq.jsonl"
+    launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=store_url,
+                      alerts=str(tmp_path / "alerts.jsonl"), dlq=str(dlq)))
+    letters = [json.loads(line) for line in dlq.read_text().splitlines()]
+    assert [letter["reason"].split(":")[0] for letter in letters] == [
+        "not JSON", "not UTF-8 at byte 0", "published_at", "author.followers"]
+    assert letters[1]["raw_base64"]  # raw bytes kept even when they are not text
+    assert letters[0]["raw"] == '{"id": "x1", "source": "weibo"'
+    assert store.query("SELECT count() FROM mentions FINAL")[0][0] == 300
+    reasons = store.query("SELECT count() FROM dead_letters FINAL")[0][0]
+    assert reasons == 4
+    assert rows_to_windows(store.query(WINDOW_QUERY)) == expected_windows(mentions)
+
+
+def test_duplicate_ids_are_counted_once(tmp_path, store_url, store):
+    mentions = make_mentions(400, minutes=5, seed=5)
+    repeated = mentions + mentions[100:200]  # a collector re-sends 100 mentions
+    repeated.sort(key=lambda m: m["published_at"])
+    _write(tmp_path / "in.jsonl", [encode(m) for m in repeated])
+    summary = launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=store_url,
+                                alerts=str(tmp_path / "a.jsonl"), dlq=str(tmp_path / "d.jsonl")))
+    assert summary.counts["duplicates"] == 100
+    assert store.query("SELECT count() FROM mentions")[0][0] == 400
+    assert rows_to_windows(store.query(WINDOW_QUERY)) == expected_windows(mentions)
+
+
+def test_the_demo_crisis_raises_an_alert_for_its_brand(tmp_path, store_url, store):
+    alerts = tmp_path / "alerts.jsonl"
+    summary = launch(RunOptions(input="demo", store=store_url, alerts=str(alerts),
+                                dlq=str(tmp_path / "dlq.jsonl")))
+    records = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert records, "the demo's outage must raise an alert"
+    assert records[0]["brand"] == "星汇支付" and records[0]["schema"] == "yuqing.alert/v1"
+    assert summary.totals["alerts"] == len(records)
+    assert summary.counts["dead_letters"] > 0 and summary.counts["duplicates"] > 0

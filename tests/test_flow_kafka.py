@@ -1,0 +1,65 @@
+"""The flow through a real Kafka broker: exact windows, same tables as a file, dead letters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
+from yuqing.dataflows.launcher import RunOptions, launch
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+MENTION_COLUMNS = "id, source, brand, published_at, text, followers, author_id"
+
+
+def test_mentions_from_kafka_give_exactly_the_expected_windows_and_match_a_file_replay(
+    kafka_broker, kafka_topic_factory, tmp_path, chdb_dir
+):
+    mentions = make_mentions(2000, minutes=20, seed=21)
+    topic = kafka_topic_factory()
+    kafka_broker.produce(topic, [encode(m) for m in mentions])
+    from_kafka = f"chdb://{chdb_dir}?database=kafka_run"
+    launch(RunOptions(input=f"kafka://{kafka_broker.bootstrap}/{topic}?until=end", store=from_kafka,
+                      alerts=str(tmp_path / "a1.jsonl"), dlq=str(tmp_path / "d1.jsonl")))
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(encode(m) for m in mentions))
+    from_file = f"chdb://{chdb_dir}?database=file_run"
+    launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=from_file,
+                      alerts=str(tmp_path / "a2.jsonl"), dlq=str(tmp_path / "d2.jsonl")))
+
+    from yuqing.sinks.clickhouse import Store
+
+    from yuqing.endpoints import parse_store
+
+    store = Store(parse_store(from_kafka))
+    kafka_windows = store.query(WINDOW_QUERY.replace("FROM ", "FROM kafka_run."))
+    file_windows = store.query(WINDOW_QUERY.replace("FROM ", "FROM file_run."))
+    assert rows_to_windows(kafka_windows) == expected_windows(mentions)
+    assert kafka_windows == file_windows
+    order = " FINAL ORDER BY id"
+    assert (store.query(f"SELECT {MENTION_COLUMNS} FROM kafka_run.mentions{order}")
+            == store.query(f"SELECT {MENTION_COLUMNS} FROM file_run.mentions{order}"))
+    store.close()
+
+
+def test_malformed_kafka_messages_land_in_the_dead_letter_topic_while_good_ones_flow(
+    kafka_broker, kafka_topic_factory, tmp_path, store_url, store
+):
+    mentions = make_mentions(500, minutes=5, seed=22)
+    bad = [b"not json at all", b'{"id": "b1"}', "\u7206\u96f7".encode("gbk"),
+           encode({"id": "b2", "source": "weibo", "text": "x", "published_at": "2026-13-01T00:00:00Z"})]
+    topic, dlq_topic = kafka_topic_factory(), kafka_topic_factory()
+    values = [encode(m) for m in mentions[:250]] + bad + [encode(m) for m in mentions[250:]]
+    kafka_broker.produce(topic, values)
+    launch(RunOptions(input=f"kafka://{kafka_broker.bootstrap}/{topic}?until=end", store=store_url,
+                      alerts=str(tmp_path / "a.jsonl"),
+                      dlq=f"kafka://{kafka_broker.bootstrap}/{dlq_topic}"))
+    letters = [json.loads(v) for v in kafka_broker.consume_all(dlq_topic, timeout=20)]
+    assert len(letters) == 4
+    assert [x["origin"].rsplit("@", 1)[1] for x in letters] == ["250", "251", "252", "253"]
+    reasons = [x["reason"] for x in letters]
+    assert reasons[0].startswith("not JSON") and reasons[1] == "source: required field is missing"
+    assert reasons[2].startswith("not UTF-8") and "raw_base64" in letters[2]
+    assert reasons[3].startswith("published_at")
+    assert store.query("SELECT count() FROM mentions FINAL")[0][0] == 500
+    assert rows_to_windows(store.query(WINDOW_QUERY)) == expected_windows(mentions)

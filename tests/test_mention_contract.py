@@ -1,0 +1,86 @@
+"""The mention contract: what is accepted, and that every refusal has a reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from yuqing.mention import InvalidMention, parse_mention
+
+GOOD = {
+    "id": "weibo:4951234567890",
+    "source": "weibo",
+    "published_at": "2026-11-23T08:15:00+08:00",
+    "text": "星汇支付无法提现",
+    "author": {"id": "u1", "name": "张三", "followers": 120, "verified": True},
+    "engagement": {"reposts": 3, "comments": 1, "likes": 9},
+    "parent_id": "weibo:1",
+}
+
+
+def test_a_valid_mention_is_parsed_into_utc_event_time():
+    m = parse_mention(json.dumps(GOOD).encode())
+    assert m.published_at == datetime(2026, 11, 23, 0, 15, tzinfo=UTC)
+    assert m.author.followers == 120 and m.author.verified
+    assert m.engagement.total == 13
+
+
+def test_a_mention_round_trips_through_its_json_form():
+    m = parse_mention(json.dumps(GOOD))
+    assert parse_mention(json.dumps(m.to_json())) == m
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"id": None}, "id: required"),
+        ({"text": ""}, "text: must not be empty"),
+        ({"text": "字" * 20_001}, "the limit is 20000"),
+        ({"published_at": "2026-11-23 08:15:00"}, "no UTC offset"),
+        ({"published_at": "yesterday"}, "not RFC 3339"),
+        ({"author": {"followers": -1}}, "author.followers: must be >= 0"),
+        ({"engagement": {"likes": "many"}}, "engagement.likes: expected an integer"),
+        ({"source": 7}, "source: expected a string"),
+    ],
+)
+def test_contract_violations_name_the_field(change, reason):
+    bad = {**GOOD, **change}
+    bad = {k: v for k, v in bad.items() if v is not None}
+    with pytest.raises(InvalidMention, match=reason):
+        parse_mention(json.dumps(bad))
+
+
+def test_broken_bytes_are_refused_with_a_reason():
+    with pytest.raises(InvalidMention, match="not UTF-8"):
+        parse_mention(b"\xff\xfe{")
+    with pytest.raises(InvalidMention, match="not JSON"):
+        parse_mention(b'{"id": ')
+    with pytest.raises(InvalidMention, match="expected a JSON object"):
+        parse_mention(b"[1, 2]")
+
+
+STEADY = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+
+
+@STEADY
+@given(st.binary(max_size=300))
+def test_any_bytes_either_parse_or_give_a_reason(data):
+    try:
+        parse_mention(data)
+    except InvalidMention as err:
+        assert str(err)
+
+
+@STEADY
+@given(st.dictionaries(st.sampled_from([*GOOD, "x"]),
+                       st.one_of(st.none(), st.integers(), st.text(), st.booleans(),
+                                 st.dictionaries(st.text(max_size=5), st.integers()))))
+def test_any_json_object_either_parses_or_gives_a_reason(obj):
+    try:
+        parse_mention(json.dumps(obj))
+    except InvalidMention as err:
+        assert str(err)

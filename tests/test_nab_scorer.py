@@ -1,0 +1,125 @@
+"""The NAB scorer follows NAB's rules and reproduces NAB's published scores."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from yuqing import nab
+from yuqing.cli import main
+from yuqing.errors import UserError
+
+NAB_DIR = Path(__file__).parents[2] / "shared/data/nab"
+needs_nab = pytest.mark.skipif(
+    not (NAB_DIR / "published_scores_5_series.json").is_file(),
+    reason=f"NAB subset not found at {NAB_DIR} (the shared data folder is absent)",
+)
+STANDARD = nab.Profile("standard", 1.0, 0.11, 1.0)
+
+
+def toy(n: int = 1000):
+    """1000 rows, one window of 100 rows at 800..899 (probation is the first 150)."""
+    times = [datetime(2015, 1, 1) + timedelta(minutes=5 * i) for i in range(n)]
+    return times, nab.prepare_file("toy", times, [(times[800], times[899])], STANDARD)
+
+
+def test_a_detection_on_the_first_window_row_earns_the_full_reward():
+    _, prepared = toy()
+    scores = [0.0] * 1000
+    scores[800] = 1.0
+    assert nab.score_file(prepared, scores, 0.5, STANDARD).raw == pytest.approx(1.0)
+
+
+def test_only_the_earliest_detection_in_a_window_counts():
+    _, prepared = toy()
+    scores = [0.0] * 1000
+    scores[850] = scores[890] = 1.0
+    result = nab.score_file(prepared, scores, 0.5, STANDARD)
+    assert result.raw == pytest.approx(prepared.sweep[850])
+    assert 0.8 < result.raw < 0.9 and result.tp == 2
+
+
+def test_a_missed_window_costs_the_fn_weight_and_probation_is_free():
+    _, prepared = toy()
+    scores = [0.0] * 1000
+    scores[10] = 1.0  # in the probationary period
+    assert nab.score_file(prepared, scores, 0.5, STANDARD).raw == -1.0
+
+
+def test_false_positives_cost_less_just_after_a_window():
+    _, prepared = toy()
+    assert prepared.sweep[300] == pytest.approx(-0.11)
+    assert -0.11 < prepared.sweep[901] < -0.0
+    assert prepared.sweep[999] < prepared.sweep[901]
+
+
+def test_the_sweep_picks_the_best_threshold():
+    _, prepared = toy()
+    scores = [0.1] * 1000
+    scores[800] = 0.9
+    scores[300] = 0.95  # one FP above the window's score is worth taking
+    threshold, raw = nab.sweep_threshold([prepared], [scores], STANDARD)
+    assert threshold == 0.9 and raw == pytest.approx(1.0 - 0.11)
+
+
+def test_normalisation_puts_null_at_0_and_perfect_at_100():
+    assert nab.normalize(-16, 16, STANDARD) == 0
+    assert nab.normalize(16, 16, STANDARD) == 100
+
+
+@needs_nab
+def test_published_per_file_scores_are_reproduced():
+    published = json.loads((NAB_DIR / "published_scores_5_series.json").read_text())
+    corpus = nab.load_corpus(NAB_DIR)
+    for det, profiles in published["detectors"].items():
+        series = [nab.read_anomaly_scores(nab.result_path(NAB_DIR, det, k)) for k in corpus.keys]
+        for profile in corpus.profiles:
+            ref = profiles[profile.name]
+            got = corpus.evaluate(series, profile, ref["threshold"])
+            for key, result in zip(corpus.keys, got.files, strict=True):
+                want = ref["files"][key]
+                assert result.raw == pytest.approx(want["raw"], abs=1e-6), (det, profile, key)
+                assert (result.tp, result.tn, result.fp, result.fn) == (
+                    want["TP"], want["TN"], want["FP"], want["FN"]), (det, profile, key)
+            assert got.score == pytest.approx(ref["subset_normalized"], abs=1e-3)
+
+
+@needs_nab
+def test_detect_series_writes_one_scored_row_per_input_row(tmp_path, capsys):
+    src = NAB_DIR / "data/realTweets/Twitter_volume_FB.csv"
+    out = tmp_path / "fb.csv"
+    assert main(["detect", "--series", str(src), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "timestamp,value,anomaly_score"
+    assert len(lines) == len(src.read_text().splitlines())
+    assert all(0.0 <= float(line.rsplit(",", 1)[1]) < 1.0 for line in lines[1:])
+
+
+@needs_nab
+def test_detect_eval_prints_all_profiles_with_the_published_detectors(capsys):
+    assert main(["detect", "eval", "--nab", str(NAB_DIR)]) == 0
+    out = capsys.readouterr().out
+    for word in ("standard", "reward_low_FP_rate", "reward_low_FN_rate", "yuqing", "ARTime",
+                 "contextOSE", "numenta", "twitterADVec", "windowedGaussian", "null"):
+        assert word in out
+
+
+def test_a_series_without_a_value_column_is_a_one_line_user_error(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,count\n2015-01-01 00:00:00,3\n")
+    assert main(["detect", "--series", str(bad), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "missing column(s) timestamp, value" in err and "\n" not in err
+
+
+def test_a_missing_series_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        nab.read_series(tmp_path / "nope.csv")
+
+
+def test_detect_without_arguments_explains_both_forms(capsys):
+    assert main(["detect"]) == 2
+    assert "--series" in capsys.readouterr().err

@@ -1,0 +1,403 @@
+"""Numenta Anomaly Benchmark (NAB) scoring, reimplemented from NAB's rules.
+
+NAB scores a detector by its anomaly windows: the earliest detection inside
+a window earns a reward that falls along a scaled sigmoid from the window's
+first row to its last, a missed window costs ``fnWeight``, and every
+detection outside a window costs up to ``fpWeight`` (less just after a
+window). One threshold per detector and profile is swept over the pooled
+rows of all files, and the raw score is normalised between the null
+detector (0) and a perfect one (100).
+
+This module follows ``nab/sweeper.py``, ``nab/optimizer.py`` and
+``nab/runner.py`` at numenta/NAB ``ea702d75`` (see
+``/work/shared/data/nab/README.md``): detections use ``score >= threshold``
+with exact float comparison, each distinct score is a candidate threshold,
+and ties in the sweep go to the highest threshold, as in NAB.
+
+>>> scaled_sigmoid(-1.0) > 0.98, scaled_sigmoid(0.5) < 0, scaled_sigmoid(3.5)
+(True, True, -1.0)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from yuqing.errors import UserError
+
+PROBATION_PERCENT = 0.15
+PROFILE_NAMES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+_PROBATION = "probationary"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """An application profile: the cost weights of NAB's scorer."""
+
+    name: str
+    tp_weight: float
+    fp_weight: float
+    fn_weight: float
+
+
+@dataclass
+class ScoredFile:
+    """One file prepared for scoring: per-row window membership and sweep score.
+
+    ``window[i]`` is ``None`` outside every window, the window's index inside
+    one, and ``-1`` in the probationary period (not scored).
+    """
+
+    name: str
+    window: list[int | None]
+    sweep: list[float]
+    n_windows: int
+
+
+@dataclass
+class FileScore:
+    """A file's raw score at one threshold, with NAB's row counts."""
+
+    raw: float
+    tp: int = 0
+    tn: int = 0
+    fp: int = 0
+    fn: int = 0
+    windows_hit: int = 0
+    windows: int = 0
+    hit_delays: list[int] = field(default_factory=list)
+
+
+def sigmoid(x: float) -> float:
+    """The logistic function, computed as NAB does."""
+    return 1 / (1 + math.exp(-x))
+
+
+def scaled_sigmoid(position: float) -> float:
+    """NAB's reward curve: ``2 / (1 + e^(5y)) - 1``, and -1 beyond three windows."""
+    if position > 3.0:
+        return -1.0
+    return 2 * sigmoid(-5 * position) - 1.0
+
+
+def probation_length(n_rows: int, percent: float = PROBATION_PERCENT) -> float:
+    """Rows at the start of a file that NAB ignores."""
+    return min(math.floor(percent * n_rows), percent * 5000)
+
+
+def prepare_file(
+    name: str,
+    timestamps: Sequence[datetime],
+    windows: Sequence[tuple[datetime, datetime]],
+    profile: Profile,
+) -> ScoredFile:
+    """Give every row its window and its score if it were flagged (NAB's ``calcSweepScore``)."""
+    n = len(timestamps)
+    probation = probation_length(n)
+    max_tp = scaled_sigmoid(-1.0)
+    index = {t: i for i, t in enumerate(timestamps)}
+    bounds = []
+    for start, end in windows:
+        if start not in index or end not in index:
+            raise UserError(
+                f"{name}: window {start}..{end} does not start and end on timestamps of the "
+                "data file; use the labels that belong to this data"
+            )
+        bounds.append((index[start], index[end]))
+    bounds.sort()
+    row_window: list[int | None] = [None] * n
+    sweep = [0.0] * n
+    prev_right: int | None = None
+    prev_width = 0
+    w = 0
+    i = 0
+    while i < n:
+        if w < len(bounds) and i == bounds[w][0]:
+            left, right = bounds[w]
+            width = right - left + 1
+            for j in range(left, right + 1):
+                position = -(right - j + 1) / width
+                sweep[j] = scaled_sigmoid(position) * profile.tp_weight / max_tp
+                row_window[j] = w if j >= probation else -1
+            prev_right, prev_width = right, width
+            w += 1
+            i = right + 1
+            continue
+        if prev_right is None:
+            unweighted = -1.0
+        else:
+            unweighted = scaled_sigmoid(abs(prev_right - i) / float(prev_width - 1))
+        sweep[i] = unweighted * profile.fp_weight
+        row_window[i] = None if i >= probation else -1
+        i += 1
+    scored_windows = {x for x in row_window if x is not None and x >= 0}
+    return ScoredFile(name, row_window, sweep, len(scored_windows))
+
+
+def score_file(prepared: ScoredFile, scores: Sequence[float], threshold: float,
+               profile: Profile) -> FileScore:
+    """Raw NAB score of one file when rows with ``score >= threshold`` are detections."""
+    if len(scores) != len(prepared.window):
+        raise UserError(
+            f"{prepared.name}: {len(scores)} scores for {len(prepared.window)} data rows; "
+            "a detector must write one row per input row"
+        )
+    best: dict[int, float] = {}
+    first_hit: dict[int, int] = {}
+    starts: dict[int, int] = {}
+    result = FileScore(raw=0.0)
+    fp_total = 0.0
+    for i, (win, score) in enumerate(zip(prepared.window, scores, strict=True)):
+        if win == -1:
+            continue
+        if win is not None:
+            starts.setdefault(win, i)
+        flagged = score >= threshold
+        if win is None:
+            if flagged:
+                result.fp += 1
+                fp_total += prepared.sweep[i]
+            else:
+                result.tn += 1
+        elif flagged:
+            result.tp += 1
+            if prepared.sweep[i] > best.get(win, -math.inf):
+                best[win] = prepared.sweep[i]
+            first_hit.setdefault(win, i)
+        else:
+            result.fn += 1
+    windows = set(starts)
+    result.windows = len(windows)
+    result.windows_hit = len(best)
+    result.hit_delays = [first_hit[w] - starts[w] for w in sorted(first_hit)]
+    result.raw = fp_total + sum(
+        max(best.get(w, -math.inf), -profile.fn_weight) for w in sorted(windows)
+    )
+    return result
+
+
+def sweep_threshold(prepared: Iterable[ScoredFile], scores: Iterable[Sequence[float]],
+                    profile: Profile) -> tuple[float, float]:
+    """Best ``(threshold, raw score)`` over the pooled rows of all files (NAB's optimizer)."""
+    rows: list[tuple[float, tuple[int, int] | None, float]] = []
+    parts: dict[tuple[int, int] | str, float] = {"fp": 0.0}
+    for f, (p, s) in enumerate(zip(prepared, scores, strict=True)):
+        for win, score, sweep in zip(p.window, s, p.sweep, strict=True):
+            if win == -1:
+                continue
+            key = None if win is None else (f, win)
+            rows.append((score, key, sweep))
+            if key is not None:
+                parts[key] = -profile.fn_weight
+    rows.sort(key=lambda r: r[0], reverse=True)
+    threshold = 1.1
+    candidates = []
+    for score, key, sweep in rows:
+        if score != threshold:
+            candidates.append((threshold, sum(parts.values())))
+            threshold = score
+        if key is None:
+            parts["fp"] += sweep
+        else:
+            parts[key] = max(parts[key], sweep)
+    candidates.append((threshold, sum(parts.values())))
+    # Stable sort: among equal scores the highest threshold wins, as in NAB.
+    return sorted(candidates, key=lambda c: c[1], reverse=True)[0]
+
+
+def normalize(raw: float, n_windows: int, profile: Profile) -> float:
+    """``100 * (raw - null) / (perfect - null)``; null flags nothing, perfect catches all."""
+    null = -profile.fn_weight * n_windows
+    perfect = profile.tp_weight * n_windows
+    return 100 * (raw - null) / (perfect - null)
+
+
+# ---------------------------------------------------------------- reading NAB files
+
+
+def parse_time(text: str, where: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(
+            f"{where}: timestamp {text!r} is not 'YYYY-MM-DD HH:MM:SS'; fix the row or the file"
+        ) from None
+
+
+def read_columns(path: Path, columns: Sequence[str]) -> dict[str, list[str]]:
+    """Read the named columns of a CSV file (by name, never by position)."""
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; pass the path of an existing CSV file")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise UserError(
+                f"{path}: missing column(s) {', '.join(missing)} (header is "
+                f"{','.join(header) or 'empty'}); the file needs a header row with "
+                f"{','.join(columns)}"
+            )
+        out: dict[str, list[str]] = {c: [] for c in columns}
+        for row in reader:
+            for c in columns:
+                out[c].append(row[c])
+    return out
+
+
+def read_series(path: Path) -> tuple[list[str], list[float]]:
+    """A NAB data file: ``timestamp,value`` rows, in file order."""
+    cols = read_columns(path, ("timestamp", "value"))
+    values = []
+    for line, text in enumerate(cols["value"], start=2):
+        try:
+            values.append(float(text))
+        except ValueError:
+            raise UserError(
+                f"{path}:{line}: value {text!r} is not a number; fix or remove the row"
+            ) from None
+    return cols["timestamp"], values
+
+
+def read_anomaly_scores(path: Path) -> list[float]:
+    """The ``anomaly_score`` column of a detector's result file."""
+    cols = read_columns(path, ("anomaly_score",))
+    return [float(x) for x in cols["anomaly_score"]]
+
+
+def load_profiles(nab_dir: Path) -> list[Profile]:
+    path = nab_dir / "config" / "profiles.json"
+    if not path.is_file():
+        raise UserError(f"{path}: not found; --nab must point at a NAB folder (config/, data/, labels/)")
+    raw = json.loads(path.read_text())
+    out = []
+    for name in PROFILE_NAMES:
+        cost = raw[name]["CostMatrix"]
+        out.append(Profile(name, cost["tpWeight"], cost["fpWeight"], cost["fnWeight"]))
+    return out
+
+
+def load_windows(nab_dir: Path) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Label windows by data path (e.g. ``realTweets/Twitter_volume_FB.csv``) for data present."""
+    path = nab_dir / "labels" / "combined_windows.json"
+    if not path.is_file():
+        raise UserError(f"{path}: not found; --nab must point at a NAB folder (config/, data/, labels/)")
+    raw = json.loads(path.read_text())
+    return {
+        key: [(parse_time(a, str(path)), parse_time(b, str(path))) for a, b in wins]
+        for key, wins in sorted(raw.items())
+        if (nab_dir / "data" / key).is_file()
+    }
+
+
+def load_thresholds(nab_dir: Path) -> dict[str, dict[str, float]]:
+    """NAB's published corpus-wide thresholds: detector -> profile -> threshold."""
+    path = nab_dir / "config" / "thresholds.json"
+    if not path.is_file():
+        return {}
+    raw = json.loads(path.read_text())
+    return {d: {p: v["threshold"] for p, v in profs.items()} for d, profs in raw.items()}
+
+
+def result_path(nab_dir: Path, detector: str, data_key: str) -> Path:
+    """NAB's layout: ``results/<det>/<dir>/<det>_<file>``."""
+    folder, _, filename = data_key.rpartition("/")
+    return nab_dir / "results" / detector / folder / f"{detector}_{filename}"
+
+
+def published_detectors(nab_dir: Path, data_keys: Sequence[str]) -> list[str]:
+    """Detectors whose results cover every data file."""
+    root = nab_dir / "results"
+    if not root.is_dir():
+        return []
+    return sorted(
+        d.name for d in root.iterdir()
+        if d.is_dir() and all(result_path(nab_dir, d.name, k).is_file() for k in data_keys)
+    )
+
+
+# ---------------------------------------------------------------- a corpus, scored
+
+
+@dataclass
+class Evaluation:
+    """A detector on a corpus at one threshold (normalised ``score`` is 0 null, 100 perfect)."""
+
+    threshold: float
+    raw: float
+    score: float
+    files: list[FileScore]
+
+    @property
+    def windows_hit(self) -> int:
+        return sum(f.windows_hit for f in self.files)
+
+    @property
+    def fp(self) -> int:
+        return sum(f.fp for f in self.files)
+
+
+class Corpus:
+    """The data files of a NAB folder that have label windows, ready to score detectors."""
+
+    def __init__(self, nab_dir: Path):
+        self.nab_dir = nab_dir
+        self.profiles = load_profiles(nab_dir)
+        self.windows = load_windows(nab_dir)
+        self.keys = list(self.windows)
+        if not self.keys:
+            raise UserError(
+                f"{nab_dir}: no data file under data/ matches labels/combined_windows.json; "
+                "point --nab at a NAB folder"
+            )
+        self.raw = {k: read_series(nab_dir / "data" / k) for k in self.keys}
+        self.times = {
+            k: [parse_time(t, str(nab_dir / "data" / k)) for t in self.raw[k][0]] for k in self.keys
+        }
+        self._prepared = {
+            p.name: [prepare_file(k, self.times[k], self.windows[k], p) for k in self.keys]
+            for p in self.profiles
+        }
+
+    @property
+    def n_windows(self) -> int:
+        return sum(len(w) for w in self.windows.values())
+
+    def labels(self, key: str) -> list[int]:
+        """NAB's ``label`` column: 1 inside a window (ends inclusive), else 0."""
+        return [int(any(a <= t <= b for a, b in self.windows[key])) for t in self.times[key]]
+
+    def evaluate(self, scores: Sequence[Sequence[float]], profile: Profile,
+                 threshold: float | None = None) -> Evaluation:
+        """Score per file (in ``keys`` order); sweep the threshold when none is given."""
+        prepared = self._prepared[profile.name]
+        if threshold is None:
+            threshold, _ = sweep_threshold(prepared, scores, profile)
+        files = [score_file(p, s, threshold, profile)
+                 for p, s in zip(prepared, scores, strict=True)]
+        raw = sum(f.raw for f in files)
+        n_windows = sum(p.n_windows for p in prepared)
+        return Evaluation(threshold, raw, normalize(raw, n_windows, profile), files)
+
+    def leave_one_out(self, scores: Sequence[Sequence[float]], profile: Profile) -> float:
+        """Normalised score when each file is scored at the threshold swept on the others."""
+        prepared = self._prepared[profile.name]
+        raw = 0.0
+        for i in range(len(prepared)):
+            rest = [j for j in range(len(prepared)) if j != i]
+            threshold, _ = sweep_threshold([prepared[j] for j in rest],
+                                           [scores[j] for j in rest], profile)
+            raw += score_file(prepared[i], scores[i], threshold, profile).raw
+        return normalize(raw, sum(p.n_windows for p in prepared), profile)
+
+
+def load_corpus(nab_dir: Path) -> Corpus:
+    if not nab_dir.is_dir():
+        raise UserError(f"{nab_dir}: no such folder; --nab must point at a NAB folder "
+                        "(config/, data/, labels/, results/)")
+    return Corpus(nab_dir)
