@@ -1,7 +1,7 @@
 # Slim runtime image for Yuqing Radar; runs as a non-root user.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY yuqing ./yuqing
 COPY dataflows ./dataflows
 COPY sinks ./sinks

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.run",
     "yuqing.commands.sql",
     "yuqing.commands.detect",
+    "yuqing.commands.playbooks",
 )
 
 log = logging.getLogger("yuqing")
