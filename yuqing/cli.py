@@ -20,6 +20,7 @@ from yuqing.errors import UserError
 # Subcommand modules, in the order `yuqing --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.run",
+    "yuqing.commands.sentiment",
     "yuqing.commands.sql",
     "yuqing.commands.detect",
     "yuqing.commands.playbooks",
