@@ -77,3 +77,27 @@ def test_a_pickled_detector_continues_exactly():
         a.update(t, x)
     b = pickle.loads(pickle.dumps(a))
     assert [a.update(t, x) for t, x in rows[600:]] == [b.update(t, x) for t, x in rows[600:]]
+
+
+def slow_rise(n: int, seed: int, start: int, ramp: int = 60, extra: float = 1.0):
+    """Counts with a day/night rhythm that rise over ``ramp`` rows to (1 + extra) times usual."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        t = T0 + timedelta(minutes=5 * i)
+        mean = 40 if 8 <= t.hour < 22 else 10
+        if i >= start:
+            mean *= 1 + extra * min(i - start, ramp) / ramp
+        rows.append((t, sum(rng.random() < mean / 200 for _ in range(200))))
+    return rows
+
+
+def test_a_slow_rise_is_caught_by_the_sustained_channel_only():
+    rows = slow_rise(3000, seed=8, start=2600)
+    detector, spikes_only = BurstDetector(), BurstDetector(sustained=0)
+    with_channel = [detector.update(t, x) for t, x in rows]
+    without = [spikes_only.update(t, x) for t, x in rows]
+    peak = max(with_channel[2600:2800])
+    assert peak > 0.6                                  # near the NAB-swept threshold, ~0.63
+    assert max(without[2600:2800]) < peak - 0.05       # the spike channel alone sees less
+    assert max(with_channel[750:2600]) < peak - 0.1    # and nothing before the rise compares
