@@ -21,6 +21,7 @@ from yuqing.errors import UserError
 COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.run",
     "yuqing.commands.sentiment",
+    "yuqing.commands.score",
     "yuqing.commands.sql",
     "yuqing.commands.detect",
     "yuqing.commands.playbooks",
