@@ -33,7 +33,12 @@ class RunOptions:
     window: timedelta = timedelta(minutes=1)
     lateness: timedelta = timedelta(seconds=30)
     brand_files: tuple[Path, ...] = ()
+    user_dicts: tuple[Path, ...] = ()
+    lexicons: tuple[Path, ...] = ()
+    engine: str = "jieba"
+    feedback: str | None = None
     workers: int = 1
+    progress_every: float = 10.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
     demo_seed: int = 7
@@ -90,9 +95,13 @@ def make_config(options: RunOptions) -> FlowConfig:
         window=options.window,
         lateness=options.lateness,
         brand_files=options.brand_files,
+        user_dicts=options.user_dicts,
+        lexicons=options.lexicons,
+        engine=options.engine,
+        feedback=None if options.feedback is None else parse_input(options.feedback, "--feedback"),
         demo=DemoConfig(hours=options.demo_hours, base_per_minute=options.demo_rate,
                         seed=options.demo_seed),
-        tally=Tally(),
+        tally=Tally(options.progress_every),
     )
 
 

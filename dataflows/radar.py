@@ -24,11 +24,14 @@ from yuqing.sinks.clickhouse import ClickHouseSink
 from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
 
-from yuqing.brands import BrandMatcher
+from yuqing.analyzer import Analyzer
 from yuqing.demo import DemoConfig
 from yuqing.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
+from yuqing.feedback import SentimentFeedback
 from yuqing.mention import Mention
+from yuqing.records import DeadLetter
 from yuqing.spike import SpikeRule
+from yuqing.stories import StoryClusterer
 from yuqing.window_metrics import WindowMetrics
 
 WINDOW_ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -46,6 +49,10 @@ class FlowConfig:
     lateness: timedelta = timedelta(seconds=30)
     dedup_horizon: timedelta = timedelta(hours=24)
     brand_files: tuple[Path, ...] = ()
+    user_dicts: tuple[Path, ...] = ()
+    lexicons: tuple[Path, ...] = ()
+    engine: str = "jieba"
+    feedback: InputSpec | None = None
     demo: DemoConfig = field(default_factory=DemoConfig)
     tally: Tally = field(default_factory=Tally)
 
@@ -67,6 +74,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     tally = cfg.tally
 
     raw, input_errors = read_input(flow, cfg.input, cfg.demo)
+    feedback = _read_feedback(flow, cfg, tally)
     # RawRecord(origin, bytes)
     parsed = op.map("parse", raw, steps.parse_record)
     # Mention | DeadLetter
@@ -78,17 +86,37 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     _output("dlq", dead, cfg.dlq, steps.dead_letter_message,
             lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters")
 
-    keyed = op.key_on("key_by_brand", valid.trues, steps.BrandResolver(
-        BrandMatcher.default(cfg.brand_files)))
+    analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
+    keyed = op.key_on("key_by_brand", valid.trues, analyzer.brand_of)
     # (brand, Mention)
     checked = op.stateful_flat_map("dedup", keyed, partial(steps.dedup, horizon=cfg.dedup_horizon))
     # (brand, Mention | Duplicate)
     fresh = op.branch("split_duplicates", checked, lambda kv: isinstance(kv[1], Mention))
     op.inspect("count_duplicates", fresh.falses, lambda _s, _d: tally.add("duplicates", 1))
     # (brand, Mention)
-    enriched = op.map("analyze", fresh.trues, lambda kv: steps.analyze(*kv))
-    # EnrichedMention
-    op.output("store_mentions", op.map("mention_rows", enriched, steps.mention_row),
+    analyzed = op.map("analyze", fresh.trues,
+                      lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1])))
+    # Analyzed(mention, analysis: tokens, sentiment, category)
+    to_model = op.key_on("key_for_model", analyzed, lambda _a: "sentiment")
+    if feedback is not None:
+        labels = op.key_on("key_labels", op.filter(
+            "sentiment_labels", feedback, lambda f: isinstance(f, SentimentFeedback)),
+            lambda _f: "sentiment")
+        to_model = op.merge("mentions_and_labels", to_model, labels)
+    # ("sentiment", Analyzed | SentimentFeedback)
+    scored = op.key_rm("unkey_model", op.stateful_flat_map(
+        "sentiment", to_model, partial(steps.sentiment_step, analyzer=analyzer)))
+    # Analyzed | FeedbackOutcome
+    learned = op.branch("split_outcomes", scored, lambda x: isinstance(x, steps.Analyzed))
+    op.inspect("count_feedback", learned.falses,
+               lambda _s, o: tally.add(f"feedback_{o.outcome}", 1))
+    by_brand_story = op.key_on("key_for_stories", learned.trues, lambda a: a.analysis.brand)
+    enriched = op.key_rm("unkey_stories", op.stateful_flat_map(
+        "stories", by_brand_story, partial(steps.story_step, make=StoryClusterer)))
+    # EnrichedMention (tokens, sentiment, category, story_id)
+    rows = op.map("mention_rows", enriched,
+                  partial(steps.mention_row, keywords=analyzer.tokenizer.content))
+    op.output("store_mentions", rows,
               ClickHouseSink(cfg.store, tables.MENTIONS, on_write=tally.counter("mentions")))
 
     by_brand_source = op.key_on("key_by_brand_source", enriched, steps.brand_source_key)
@@ -114,6 +142,17 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     _output("alerts", alerts, cfg.alerts, lambda a: steps.alert_message(a)[1],
             steps.alert_message, tally, "alerts")
     return flow
+
+
+def _read_feedback(flow: Dataflow, cfg: FlowConfig, tally: Tally):
+    """Analysts' labels and verdicts (file or Kafka topic), or None without --feedback."""
+    if cfg.feedback is None:
+        return None
+    raw, _errors = read_input(flow, cfg.feedback, name="read_feedback")
+    parsed = op.map("parse_feedback", raw, steps.parse_feedback_record)
+    valid = op.branch("split_feedback", parsed, lambda x: not isinstance(x, DeadLetter))
+    op.inspect("count_bad_feedback", valid.falses, lambda _s, _d: tally.add("feedback_invalid", 1))
+    return valid.trues
 
 
 def _merge_metrics(a: WindowMetrics, b: WindowMetrics) -> WindowMetrics:

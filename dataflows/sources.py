@@ -152,17 +152,17 @@ def kafka_record(msg: KafkaSourceMessage | object) -> RawRecord | DeadLetter:
 
 
 def read_input(
-    flow: Dataflow, spec: InputSpec, demo: DemoConfig | None = None
+    flow: Dataflow, spec: InputSpec, demo: DemoConfig | None = None, name: str = "read"
 ) -> tuple[Stream, Stream | None]:
-    """Add the input step(s); returns the RawRecord stream and, for Kafka, its DeadLetters."""
+    """Add the input step(s) named `name`; returns RawRecords and, for Kafka, its DeadLetters."""
     if isinstance(spec, KafkaTopic):
         source = KafkaSource(
             [spec.bootstrap], [spec.topic], tail=not spec.stop_at_end,
             starting_offset=OFFSET_BEGINNING, raise_on_errors=False, batch_size=2000,
         )
-        messages = op.input("read_kafka", flow, source)
-        records = op.map("kafka_record", messages, kafka_record)
-        split = op.branch("kafka_ok", records, lambda r: isinstance(r, RawRecord))
+        messages = op.input(f"{name}_kafka", flow, source)
+        records = op.map(f"{name}_kafka_record", messages, kafka_record)
+        split = op.branch(f"{name}_kafka_ok", records, lambda r: isinstance(r, RawRecord))
         return split.trues, split.falses
     if isinstance(spec, DemoInput):
         source = DemoSource(demo)
@@ -172,4 +172,4 @@ def read_input(
         source = JsonlFileSource(spec.path)
     else:  # pragma: no cover - exhaustive over InputSpec
         raise TypeError(spec)
-    return op.input("read", flow, source), None
+    return op.input(name, flow, source), None

@@ -7,16 +7,21 @@ without running a dataflow.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from yuqing.brands import UNKNOWN_BRAND, BrandMatcher
+from yuqing.analyzer import Analysis, Analyzer
 from yuqing.dedup import RecentIds
 from yuqing.enriched import EnrichedMention
+from yuqing.feedback import Feedback, InvalidFeedback, SentimentFeedback, parse_feedback
 from yuqing.mention import InvalidMention, Mention, parse_mention
 from yuqing.records import Alert, DeadLetter, RawRecord, to_json_bytes
+from yuqing.sentiment import SentimentModel
 from yuqing.spike import SpikeRule
+from yuqing.stories import StoryClusterer
+from yuqing.textnorm import clean_text
 from yuqing.window_metrics import WindowMetrics
 
 
@@ -25,6 +30,14 @@ def parse_record(record: RawRecord) -> Mention | DeadLetter:
     try:
         return parse_mention(record.data)
     except InvalidMention as err:
+        return DeadLetter(record.origin, str(err), record.data)
+
+
+def parse_feedback_record(record: RawRecord) -> Feedback | DeadLetter:
+    """Validate one feedback record; refusals keep the bytes and the reason."""
+    try:
+        return parse_feedback(record.data)
+    except InvalidFeedback as err:
         return DeadLetter(record.origin, str(err), record.data)
 
 
@@ -48,19 +61,95 @@ def dedup(seen: RecentIds | None, mention: Mention, horizon: timedelta) -> tuple
     return seen, (Duplicate(mention),)
 
 
-class BrandResolver:
-    """The mention's brand: as given by the collector, else found in its title and text."""
+@dataclass(frozen=True, slots=True)
+class Analyzed:
+    """A new mention with its per-mention analysis, before its story is known."""
 
-    def __init__(self, brands: BrandMatcher) -> None:
-        self.brands = brands
-
-    def __call__(self, mention: Mention) -> str:
-        return mention.brand or self.brands.match(f"{mention.title} {mention.text}") or UNKNOWN_BRAND
+    mention: Mention
+    analysis: Analysis
 
 
-def analyze(brand: str, mention: Mention) -> EnrichedMention:
-    """Everything the flow learns about a mention once it is known to be new."""
-    return EnrichedMention(mention=mention, brand=brand)
+class SentimentLearner:
+    """State of the `sentiment` step: the live model, which learns from analysts' labels.
+
+    Mentions pass through and are re-scored once the model has learned
+    something (until then the shipped model's score from `analyze` stands).
+    Feedback by mention id needs that mention's tokens, so the tokens of recent
+    mentions are remembered; that memory is a cache, not state, and is not
+    snapshotted.
+    """
+
+    def __init__(self, model: SentimentModel, analyzer: Analyzer, remember: int = 100_000) -> None:
+        self.model = model
+        self.remember = remember
+        self._analyzer = analyzer
+        self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        return {"model": self.model, "remember": self.remember}
+
+    def __setstate__(self, state: dict) -> None:
+        self.model, self.remember = state["model"], state["remember"]
+        self._analyzer, self._recent = None, OrderedDict()
+
+    def attach(self, analyzer: Analyzer) -> SentimentLearner:
+        self._analyzer = analyzer
+        return self
+
+    def score(self, item: Analyzed) -> Analyzed:
+        tokens = item.analysis.tokens
+        self._recent[item.mention.id] = tokens
+        if len(self._recent) > self.remember:
+            self._recent.popitem(last=False)
+        if not self.model.n_feedback:
+            return item
+        value = self.model.score(list(tokens))
+        analysis = replace(item.analysis, sentiment=value, sentiment_label=self.model.label(value))
+        return Analyzed(item.mention, analysis)
+
+    def learn(self, feedback: SentimentFeedback) -> str:
+        """Learn one label; returns what happened ("learned", "unknown_mention", "neutral")."""
+        if feedback.label == 0:
+            return "neutral"  # the model is binary: a neutral label carries no direction
+        if feedback.text:
+            assert self._analyzer is not None
+            tokens = self._analyzer.tokenizer.tokenize(clean_text(feedback.text))
+        elif feedback.mention_id in self._recent:
+            tokens = list(self._recent[feedback.mention_id])
+        else:
+            return "unknown_mention"
+        self.model.learn(tokens, 1 if feedback.label > 0 else 0)
+        return "learned"
+
+
+def sentiment_step(
+    learner: SentimentLearner | None, item: Analyzed | SentimentFeedback, analyzer: Analyzer
+) -> tuple[SentimentLearner, Iterable]:
+    """Stateful step (one key): score mentions with the live model, learn from feedback."""
+    if learner is None:
+        learner = SentimentLearner(analyzer.sentiment, analyzer)
+    elif learner._analyzer is None:
+        learner.attach(analyzer)
+    if isinstance(item, SentimentFeedback):
+        return learner, (FeedbackOutcome(learner.learn(item)),)
+    return learner, (learner.score(item),)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackOutcome:
+    """What became of one feedback record (counted in the run summary)."""
+
+    outcome: str
+
+
+def story_step(
+    stories: StoryClusterer | None, item: Analyzed, make: Callable[[], StoryClusterer]
+) -> tuple[StoryClusterer, Iterable[EnrichedMention]]:
+    """Stateful step per brand: merge copies and light edits into one story."""
+    stories = stories if stories is not None else make()
+    m = item.mention
+    story_id, _count = stories.push(m.id, item.analysis.tokens, m.published_at, m.parent_id)
+    return stories, (item.analysis.enrich(m, story_id),)
 
 
 def brand_source_key(item: EnrichedMention) -> str:
@@ -77,15 +166,15 @@ def window_row(key: str, window_start: datetime, length: timedelta, metrics: Win
     )
 
 
-def mention_row(item: EnrichedMention) -> tuple:
-    """A `mentions` row (column order of sinks.tables.MENTIONS)."""
+def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str]], list[str]]) -> tuple:
+    """A `mentions` row (column order of sinks.tables.MENTIONS); keywords are content words."""
     m = item.mention
     return (
         m.id, m.source, item.brand, m.published_at, m.text, m.title, m.url, m.lang, m.author.id,
         m.author.name, m.author.followers, int(m.author.verified), m.engagement.reposts,
         m.engagement.comments, m.engagement.likes, m.parent_id, item.sentiment,
         item.sentiment_label, item.category, list(item.category_evidence), item.story_id,
-        list(item.tokens[:20]),
+        list(dict.fromkeys(keywords(item.tokens)))[:20],
     )
 
 

@@ -102,4 +102,53 @@ ALERTS = Table(
     ORDER BY key""",
 )
 
-ALL_TABLES: tuple[Table, ...] = (MENTIONS, WINDOW_METRICS, DEAD_LETTERS, ALERTS)
+INCIDENTS = Table(
+    "incidents",
+    ("incident_id", "seq", "change", "at", "brand", "category", "state", "tier", "previous_tier",
+     "risk_score", "peak_tier", "peak_score", "opened_at", "resolved_at", "false_alarm",
+     "evidence"),
+    """(
+        incident_id String,
+        seq UInt32,
+        change LowCardinality(String),
+        at DateTime64(3, 'UTC'),
+        brand LowCardinality(String),
+        category LowCardinality(String),
+        state LowCardinality(String),
+        tier UInt8,
+        previous_tier UInt8,
+        risk_score Float32,
+        peak_tier UInt8,
+        peak_score Float32,
+        opened_at DateTime64(3, 'UTC'),
+        resolved_at Nullable(DateTime64(3, 'UTC')),
+        false_alarm UInt8,
+        evidence String
+    ) ENGINE = ReplacingMergeTree
+    PARTITION BY toYYYYMM(opened_at)
+    ORDER BY (incident_id, seq)""",
+)
+
+ACTIVATIONS = Table(
+    "activations",
+    ("key", "incident_id", "brand", "category", "tier", "playbook_id", "playbook_version",
+     "match_rank", "departments", "created_at", "payload"),
+    """(
+        key String,
+        incident_id String,
+        brand LowCardinality(String),
+        category LowCardinality(String),
+        tier UInt8,
+        playbook_id LowCardinality(String),
+        playbook_version UInt32,
+        match_rank UInt8,
+        departments Array(LowCardinality(String)),
+        created_at DateTime64(3, 'UTC'),
+        payload String
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY (brand, key)""",
+)
+
+ALL_TABLES: tuple[Table, ...] = (
+    MENTIONS, WINDOW_METRICS, DEAD_LETTERS, ALERTS, INCIDENTS, ACTIVATIONS,
+)

@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 def _run_args(source: str, store: str, tmp_path) -> list[str]:
     return [sys.executable, "-m", "yuqing.cli", "run", "--input", source, "--store", store,
             "--recovery", str(tmp_path / "recovery"), "--snapshot-interval", "0.2",
-            "--alerts", str(tmp_path / "alerts.jsonl"), "--dlq", str(tmp_path / "dlq.jsonl")]
+            "--alerts", str(tmp_path / "alerts.jsonl"), "--dlq", str(tmp_path / "dlq.jsonl"),
+            "--progress-every", "0.1"]
 
 
 def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> None:
@@ -51,16 +52,17 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
         half_sent = threading.Event()
 
         def produce_slowly() -> None:
-            for i in range(0, len(values), 200):
-                kafka_broker.produce(topic, values[i:i + 200])
+            for i in range(0, len(values), 100):
+                kafka_broker.produce(topic, values[i:i + 100])
                 if i >= len(values) // 2:
                     half_sent.set()
                 time.sleep(0.1)
 
         producer = threading.Thread(target=produce_slowly)
         producer.start()
+        _wait_for_line(first, "progress: ", timeout=60)  # mentions are being written
         assert half_sent.wait(60)
-        time.sleep(1.0)  # let it snapshot a few epochs, then pull the plug
+        time.sleep(0.5)  # let it snapshot a few epochs, then pull the plug
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
         producer.join(60)

@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.sql",
     "yuqing.commands.detect",
     "yuqing.commands.playbooks",
+    "yuqing.commands.bus",
+    "yuqing.commands.runner",
 )
 
 log = logging.getLogger("yuqing")

@@ -84,22 +84,22 @@ class FileOutput:
 OutputSpec = FileOutput | KafkaTopic
 
 
-def parse_input(spec: str) -> InputSpec:
+def parse_input(spec: str, flag: str = "--input") -> InputSpec:
     """`demo`, `-` (stdin), a JSONL path, or kafka://HOST:PORT/TOPIC[?until=end]."""
-    if spec == "demo":
+    if spec == "demo" and flag == "--input":
         return DemoInput()
     if spec == "-":
         return StdinInput()
     if spec.startswith("kafka:"):
-        return parse_kafka(spec, what="--input", allow_until=True)
+        return parse_kafka(spec, what=flag, allow_until=True)
     if "://" in spec:
         raise UserError(
-            f"--input {spec!r}: unknown scheme; use demo, -, a .jsonl path or kafka://HOST:PORT/TOPIC"
+            f"{flag} {spec!r}: unknown scheme; use demo, -, a .jsonl path or kafka://HOST:PORT/TOPIC"
         )
     path = Path(spec)
     if not path.is_file():
         raise UserError(
-            f"--input {spec!r}: no such file; give an existing JSONL file, '-' for stdin, "
+            f"{flag} {spec!r}: no such file; give an existing JSONL file, '-' for stdin, "
             "'demo' or kafka://HOST:PORT/TOPIC"
         )
     return FileInput(path)

@@ -218,7 +218,11 @@ class Tokenizer:
 
     def keywords(self, text: str) -> list[str]:
         """Tokens without stopwords, punctuation and emoticons: for keyword counts and matching."""
-        return [t for t in self.tokenize(text) if _is_content(t, self.stopwords)]
+        return self.content(self.tokenize(text))
+
+    def content(self, tokens: Iterable[str]) -> list[str]:
+        """The content words among already computed tokens (no second segmentation)."""
+        return [t for t in tokens if _is_content(t, self.stopwords)]
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` for each text."""

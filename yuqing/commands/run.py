@@ -47,9 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how long a window waits for late mentions before it closes")
     p.add_argument("--brands", type=Path, action="append", default=[],
                    help="extra brand dictionary YAML (repeatable; see yuqing/data/brands.yaml)")
+    p.add_argument("--feedback", default=os.environ.get("YUQING_FEEDBACK"),
+                   help="analysts' labels and verdicts: PATH.jsonl or kafka://HOST:PORT/feedback "
+                   "(env YUQING_FEEDBACK; off by default)")
+    p.add_argument("--engine", choices=("jieba", "rjieba", "auto"),
+                   default=_env("YUQING_ENGINE", "jieba"),
+                   help="segmentation engine: jieba (reference), rjieba (fast), auto "
+                   "(rjieba when installed) (env YUQING_ENGINE)")
+    p.add_argument("--user-dict", type=Path, action="append", default=[],
+                   help="extra jieba user dictionary (repeatable)")
+    p.add_argument("--lexicon", type=Path, action="append", default=[],
+                   help="extra risk lexicon YAML (repeatable; see yuqing/data/risk_lexicon.yaml)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker threads in this process (scale out with processes instead: "
                    "python -m bytewax.run -i/-a)")
+    p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                   help="log a progress line with the counts this often")
     demo = p.add_argument_group("demo input")
     demo.add_argument("--demo-hours", type=float, default=6.0, help="simulated hours of traffic")
     demo.add_argument("--demo-rate", type=float, default=2.0,
@@ -68,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         input=args.input, store=args.store, alerts=args.alerts, dlq=args.dlq,
         recovery=args.recovery, snapshot_interval=timedelta(seconds=args.snapshot_interval),
         window=timedelta(seconds=args.window), lateness=timedelta(seconds=args.lateness),
-        brand_files=tuple(args.brands), workers=args.workers,
+        brand_files=tuple(args.brands), user_dicts=tuple(args.user_dict),
+        lexicons=tuple(args.lexicon), engine=args.engine, feedback=args.feedback,
+        workers=args.workers, progress_every=args.progress_every,
         demo_hours=args.demo_hours, demo_rate=args.demo_rate, demo_seed=args.demo_seed,
     )
     started = time.perf_counter()
