@@ -9,13 +9,13 @@ from pathlib import Path
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
+
 from yuqing.dataflows.radar import FlowConfig, build_flow
 from yuqing.dataflows.tally import Tally
-from yuqing.sinks.clickhouse import Store
-
 from yuqing.demo import DemoConfig
 from yuqing.endpoints import FileOutput, parse_input, parse_output, parse_store
 from yuqing.errors import UserError
+from yuqing.sinks.clickhouse import Store
 
 log = logging.getLogger("yuqing.run")
 

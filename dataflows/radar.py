@@ -16,20 +16,20 @@ import bytewax.operators as op
 import bytewax.operators.windowing as win
 from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import EventClock, TumblingWindower
+
+from yuqing.analyzer import Analyzer
 from yuqing.dataflows import steps
 from yuqing.dataflows.sources import read_input
 from yuqing.dataflows.tally import Tally
-from yuqing.sinks import tables
-from yuqing.sinks.clickhouse import ClickHouseSink
-from yuqing.sinks.jsonl import JsonlSink
-from yuqing.sinks.kafka import KafkaTopicSink
-
-from yuqing.analyzer import Analyzer
 from yuqing.demo import DemoConfig
 from yuqing.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
 from yuqing.feedback import SentimentFeedback
 from yuqing.mention import Mention
 from yuqing.records import DeadLetter
+from yuqing.sinks import tables
+from yuqing.sinks.clickhouse import ClickHouseSink
+from yuqing.sinks.jsonl import JsonlSink
+from yuqing.sinks.kafka import KafkaTopicSink
 from yuqing.spike import SpikeRule
 from yuqing.stories import StoryClusterer
 from yuqing.window_metrics import WindowMetrics

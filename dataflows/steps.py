@@ -6,6 +6,7 @@ without running a dataflow.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -70,55 +71,63 @@ class Analyzed:
 
 
 class SentimentLearner:
-    """State of the `sentiment` step: the live model, which learns from analysts' labels.
+    """State of the `sentiment` step: what analysts taught the model, and the live model.
 
-    Mentions pass through and are re-scored once the model has learned
-    something (until then the shipped model's score from `analyze` stands).
+    The state that is snapshotted is only the learned examples (tokens, label),
+    not the 200k-weight model: Bytewax copies state at every epoch, and the
+    examples are small. After a restore the live model is rebuilt by
+    replaying them, in order, onto the shipped model. Until the first label the
+    shipped model's score from `analyze` stands, so nothing is re-scored.
     Feedback by mention id needs that mention's tokens, so the tokens of recent
-    mentions are remembered; that memory is a cache, not state, and is not
-    snapshotted.
+    mentions are remembered in a cache that is not snapshotted.
     """
 
-    def __init__(self, model: SentimentModel, analyzer: Analyzer, remember: int = 100_000) -> None:
-        self.model = model
+    def __init__(self, remember: int = 100_000) -> None:
         self.remember = remember
-        self._analyzer = analyzer
+        self.examples: list[tuple[tuple[str, ...], int]] = []
+        self._model: SentimentModel | None = None
         self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def __getstate__(self) -> dict:
-        return {"model": self.model, "remember": self.remember}
+        return {"remember": self.remember, "examples": list(self.examples)}
 
     def __setstate__(self, state: dict) -> None:
-        self.model, self.remember = state["model"], state["remember"]
-        self._analyzer, self._recent = None, OrderedDict()
+        self.__init__(state["remember"])
+        self.examples = state["examples"]
 
-    def attach(self, analyzer: Analyzer) -> SentimentLearner:
-        self._analyzer = analyzer
-        return self
+    def _live_model(self, analyzer: Analyzer) -> SentimentModel:
+        if self._model is None:
+            self._model = copy.deepcopy(analyzer.sentiment)
+            for tokens, label in self.examples:
+                self._model.learn(list(tokens), label)
+        return self._model
 
-    def score(self, item: Analyzed) -> Analyzed:
+    def score(self, item: Analyzed, analyzer: Analyzer) -> Analyzed:
         tokens = item.analysis.tokens
         self._recent[item.mention.id] = tokens
         if len(self._recent) > self.remember:
             self._recent.popitem(last=False)
-        if not self.model.n_feedback:
+        if not self.examples:
             return item
-        value = self.model.score(list(tokens))
-        analysis = replace(item.analysis, sentiment=value, sentiment_label=self.model.label(value))
+        model = self._live_model(analyzer)
+        value = model.score(list(tokens))
+        analysis = replace(item.analysis, sentiment=value, sentiment_label=model.label(value))
         return Analyzed(item.mention, analysis)
 
-    def learn(self, feedback: SentimentFeedback) -> str:
+    def learn(self, feedback: SentimentFeedback, analyzer: Analyzer) -> str:
         """Learn one label; returns what happened ("learned", "unknown_mention", "neutral")."""
         if feedback.label == 0:
             return "neutral"  # the model is binary: a neutral label carries no direction
         if feedback.text:
-            assert self._analyzer is not None
-            tokens = self._analyzer.tokenizer.tokenize(clean_text(feedback.text))
+            tokens = tuple(analyzer.tokenizer.tokenize(clean_text(feedback.text)))
         elif feedback.mention_id in self._recent:
-            tokens = list(self._recent[feedback.mention_id])
+            tokens = self._recent[feedback.mention_id]
         else:
             return "unknown_mention"
-        self.model.learn(tokens, 1 if feedback.label > 0 else 0)
+        label = 1 if feedback.label > 0 else 0
+        model = self._live_model(analyzer)
+        self.examples.append((tokens, label))
+        model.learn(list(tokens), label)
         return "learned"
 
 
@@ -126,13 +135,10 @@ def sentiment_step(
     learner: SentimentLearner | None, item: Analyzed | SentimentFeedback, analyzer: Analyzer
 ) -> tuple[SentimentLearner, Iterable]:
     """Stateful step (one key): score mentions with the live model, learn from feedback."""
-    if learner is None:
-        learner = SentimentLearner(analyzer.sentiment, analyzer)
-    elif learner._analyzer is None:
-        learner.attach(analyzer)
+    learner = learner if learner is not None else SentimentLearner()
     if isinstance(item, SentimentFeedback):
-        return learner, (FeedbackOutcome(learner.learn(item)),)
-    return learner, (learner.score(item),)
+        return learner, (FeedbackOutcome(learner.learn(item, analyzer)),)
+    return learner, (learner.score(item, analyzer),)
 
 
 @dataclass(frozen=True, slots=True)

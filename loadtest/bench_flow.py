@@ -73,9 +73,8 @@ def naive_peer(texts: list[str], workdir: Path) -> float:
         from snownlp import SnowNLP
     except ImportError:
         return float("nan")
-    from yuqing.sinks.clickhouse import Store
-
     from yuqing.endpoints import parse_store
+    from yuqing.sinks.clickhouse import Store
 
     store = Store(parse_store(f"chdb://{workdir}/ch?database=naive"))
     store.client.command("CREATE DATABASE IF NOT EXISTS naive")

@@ -14,10 +14,10 @@ from typing import Any
 import clickhouse_connect
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError, ProgrammingError
-from yuqing.sinks.tables import ALL_TABLES, Table
 
 from yuqing.endpoints import StoreSpec
 from yuqing.errors import UserError
+from yuqing.sinks.tables import ALL_TABLES, Table
 
 log = logging.getLogger(__name__)
 

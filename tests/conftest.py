@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
 from kafka_broker.harness import KafkaBroker, KafkaHarnessError, ensure_kafka_jars
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,6 +10,16 @@ import time
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from yuqing.action_bus import BusServer, publish
+from yuqing.bus_auth import ClientTLS, ServerTLS, TokenFile, bearer_metadata
+from yuqing.feedback import parse_feedback
+from yuqing.outbox import Outbox
+from yuqing.proto import SERVICE_NAME, action_bus_pb2, action_bus_pb2_grpc, activation_pb2
+from yuqing.runner_client import BusRefused, Outcome, RunnerClient, RunnerState
+
 from bus_factory import (
     TOKEN_FILE,
     TOKENS,
@@ -21,15 +31,6 @@ from bus_factory import (
     stub,
     ticket,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
-from yuqing.action_bus import BusServer, publish
-from yuqing.bus_auth import ClientTLS, ServerTLS, TokenFile, bearer_metadata
-from yuqing.feedback import parse_feedback
-from yuqing.outbox import Outbox
-from yuqing.proto import SERVICE_NAME, action_bus_pb2, action_bus_pb2_grpc, activation_pb2
-from yuqing.runner_client import BusRefused, Outcome, RunnerClient, RunnerState
 
 bus = action_bus_pb2
 

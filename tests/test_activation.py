@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bus_factory import LIBRARY, T0, incident
-
 from yuqing.activation import (
     activation_row,
     activations_for,
@@ -18,6 +16,8 @@ from yuqing.mention import Author, Engagement, Mention
 from yuqing.proto import activation_pb2
 from yuqing.signals import Brief
 from yuqing.tickets import CustomerMap, complaint_ticket
+
+from bus_factory import LIBRARY, T0, incident
 
 pb = activation_pb2
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
 from yuqing.dataflows.launcher import RunOptions, launch
+
+from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
 
 
 def _write(path, lines: list[bytes]) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
+
 from yuqing.dataflows.launcher import RunOptions, launch
+
+from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -27,9 +29,8 @@ def test_mentions_from_kafka_give_exactly_the_expected_windows_and_match_a_file_
     launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=from_file,
                       alerts=str(tmp_path / "a2.jsonl"), dlq=str(tmp_path / "d2.jsonl")))
 
-    from yuqing.sinks.clickhouse import Store
-
     from yuqing.endpoints import parse_store
+    from yuqing.sinks.clickhouse import Store
 
     store = Store(parse_store(from_kafka))
     kafka_windows = store.query(WINDOW_QUERY.replace("FROM ", "FROM kafka_run."))

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+
 from kafka_broker.harness import KafkaBroker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -10,9 +10,11 @@ import threading
 import time
 
 import pytest
+
+from yuqing.dataflows.launcher import RunOptions, launch
+
 from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
 from store_fixtures import sql_in_subprocess
-from yuqing.dataflows.launcher import RunOptions, launch
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -81,9 +83,8 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     reference = f"chdb://{chdb_dir}?database=uninterrupted"
     launch(RunOptions(input=live + "?until=end", store=reference,
                       alerts=str(tmp_path / "ref_alerts.jsonl"), dlq=str(tmp_path / "ref_dlq.jsonl")))
-    from yuqing.sinks.clickhouse import Store
-
     from yuqing.endpoints import parse_store
+    from yuqing.sinks.clickhouse import Store
 
     ref = Store(parse_store(reference))
     expected = rows_to_windows(ref.query(WINDOW_QUERY.replace("FROM ", "FROM uninterrupted.")))

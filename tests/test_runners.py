@@ -16,7 +16,6 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from bus_factory import TOKEN_FILE, TOKENS, activation, incident, start_bus, stop_bus, ticket
 
 from yuqing import cli
 from yuqing.action_bus import publish
@@ -27,6 +26,8 @@ from yuqing.runner_client import RunnerClient
 from yuqing.runner_console import ConsoleRunner
 from yuqing.runner_exec import ExecRunner
 from yuqing.runner_webhook import WebhookRunner
+
+from bus_factory import TOKEN_FILE, TOKENS, activation, incident, start_bus, stop_bus, ticket
 
 SECRET = "SEC0123456789abcdef"
 NOW = 1_741_155_600.0

@@ -14,8 +14,6 @@ import zipfile
 from importlib import resources
 from pathlib import Path
 
-from river import linear_model, optim
-
 from yuqing.features import Featurizer
 
 __all__ = ["LABELS", "SentimentModel"]
@@ -91,6 +89,10 @@ class SentimentModel:
         self.neutral_band = neutral_band
         self.n_bits = n_bits
         self.featurizer = Featurizer(n_bits=n_bits)
+        # River's linear_model pulls in scipy (~3 s); import it only when a model is built,
+        # so that every `yuqing` subcommand does not pay for it at start-up.
+        from river import linear_model, optim
+
         self.clf = linear_model.LogisticRegression(
             optimizer=optim.SGD(lr), l2=0.0, intercept_lr=lr * 0.1
         )

@@ -155,6 +155,7 @@ class Tokenizer:
     def _reset(self) -> None:
         self._cut = None
         self._cache: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._content_cache: dict[str, bool] = {}
         self.hits = 0
         self.misses = 0
 
@@ -222,7 +223,17 @@ class Tokenizer:
 
     def content(self, tokens: Iterable[str]) -> list[str]:
         """The content words among already computed tokens (no second segmentation)."""
-        return [t for t in tokens if _is_content(t, self.stopwords)]
+        known = self._content_cache
+        out = []
+        for token in tokens:
+            keep = known.get(token)
+            if keep is None:
+                keep = known[token] = _is_content(token, self.stopwords)
+                if len(known) > 200_000:
+                    known.clear()
+            if keep:
+                out.append(token)
+        return out
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` for each text."""
