@@ -34,6 +34,8 @@ class Store:
         self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.spec.database}")
         for table in tables:
             self.client.command(table.create_sql(self.spec.database))
+            for statement in table.migrations(self.spec.database):
+                self.client.command(statement)
 
     def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         """One batched INSERT with an explicit column list."""

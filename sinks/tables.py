@@ -12,14 +12,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Table:
-    """A table's name, its columns in insert order, and its DDL body."""
+    """A table's name, its columns in insert order, its DDL body and later-added columns.
+
+    `added` holds `name type` column definitions introduced after a table first
+    shipped; they are applied with ADD COLUMN IF NOT EXISTS on every start, so an
+    existing store catches up without losing data.
+    """
 
     name: str
     columns: tuple[str, ...]
     ddl: str
+    added: tuple[str, ...] = ()
 
     def create_sql(self, database: str) -> str:
         return f"CREATE TABLE IF NOT EXISTS {database}.{self.name} {self.ddl}"
+
+    def migrations(self, database: str) -> list[str]:
+        return [f"ALTER TABLE {database}.{self.name} ADD COLUMN IF NOT EXISTS {column}"
+                for column in self.added]
 
 
 MENTIONS = Table(
@@ -53,6 +63,7 @@ MENTIONS = Table(
     ) ENGINE = ReplacingMergeTree
     PARTITION BY toYYYYMM(published_at)
     ORDER BY (brand, published_at, id)""",
+    added=("ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)",),
 )
 
 WINDOW_METRICS = Table(
@@ -149,6 +160,62 @@ ACTIVATIONS = Table(
     ORDER BY (brand, key)""",
 )
 
+DELIVERIES = Table(
+    "deliveries",
+    ("runner", "seq", "key", "kind", "incident_id", "brand", "category", "tier", "departments",
+     "attempts", "status", "detail", "enqueued_at", "delivered_at", "updated_at"),
+    """(
+        runner LowCardinality(String),
+        seq UInt64,
+        key String,
+        kind LowCardinality(String),
+        incident_id String,
+        brand LowCardinality(String),
+        category LowCardinality(String),
+        tier UInt8,
+        departments Array(LowCardinality(String)),
+        attempts UInt32,
+        status LowCardinality(String),
+        detail String,
+        enqueued_at DateTime64(3, 'UTC'),
+        delivered_at DateTime64(3, 'UTC'),
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at)
+    ORDER BY (runner, seq)""",
+)
+
+TASKS = Table(
+    "tasks",
+    ("key", "task_id", "incident_id", "brand", "department", "status", "assignee", "detail",
+     "due_at", "updated_at"),
+    """(
+        key String,
+        task_id String,
+        incident_id String,
+        brand LowCardinality(String),
+        department LowCardinality(String),
+        status LowCardinality(String),
+        assignee String,
+        detail String,
+        due_at Nullable(DateTime64(3, 'UTC')),
+        updated_at DateTime64(3, 'UTC')
+    ) ENGINE = ReplacingMergeTree(updated_at)
+    ORDER BY (key, task_id)""",
+)
+
+FEEDBACK_EVENTS = Table(
+    "feedback_events",
+    ("at", "kind", "outcome", "detail"),
+    """(
+        at DateTime64(3, 'UTC'),
+        kind LowCardinality(String),
+        outcome LowCardinality(String),
+        detail String
+    ) ENGINE = MergeTree
+    ORDER BY at""",
+)
+
 ALL_TABLES: tuple[Table, ...] = (
-    MENTIONS, WINDOW_METRICS, DEAD_LETTERS, ALERTS, INCIDENTS, ACTIVATIONS,
+    MENTIONS, WINDOW_METRICS, DEAD_LETTERS, ALERTS, INCIDENTS, ACTIVATIONS, DELIVERIES, TASKS,
+    FEEDBACK_EVENTS,
 )

@@ -24,9 +24,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.score",
     "yuqing.commands.sql",
     "yuqing.commands.detect",
+    "yuqing.commands.warn",
     "yuqing.commands.playbooks",
     "yuqing.commands.bus",
     "yuqing.commands.runner",
+    "yuqing.commands.report",
 )
 
 log = logging.getLogger("yuqing")

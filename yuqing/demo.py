@@ -6,6 +6,13 @@ that copy text, and ordinary praise, questions and grumbles. Crises from the
 brief are injected at known onsets, so detectors can be scored against them.
 Everything is drawn from one seeded `random.Random`, so the same config yields
 the same bytes, which makes the demo replayable under Bytewax recovery.
+
+For evaluation (`yuqing warn eval`), `scenario(days)` builds a multi-day
+config: a weekly rhythm on top of the daily one, labelled crises of every
+kind, organic noise that must not raise 二级 (a harmless viral positive burst,
+a copy-paste campaign by a few accounts, a small grumble) and collector
+outages (a source, or a whole brand, going silent) for the pipeline-health
+alerts. All of these are opt-in: `DemoConfig()` yields what it always did.
 """
 
 from __future__ import annotations
@@ -113,7 +120,54 @@ CRISIS_TEXTS: dict[str, tuple[str, ...]] = {
         "{alias}{product}有隐形收费！合同里根本没写服务费",
         "借了一万，{alias}砍头息加各种费用，年化超过36%了吧",
     ),
+    "regulatory": (
+        "{alias}被央行罚款了，违规处罚通报刚出来",
+        "监管通报：{alias}因违反反洗钱规定被处罚，{product}暂停新增",
+        "{alias}收到监管罚单，金额不小，{product}还能用吗",
+    ),
+    "media_exposure": (
+        "央视曝光{alias}{product}，记者暗访内容太震惊了",
+        "财经媒体调查报道：{alias}{product}存在严重问题",
+        "{alias}被3·15点名了，{product}的问题终于被曝光",
+    ),
 }
+
+NOISE_TEXTS: dict[str, tuple[str, ...]] = {
+    "viral_positive": (
+        "{alias}{product}这次的活动太给力了，已经推荐给全家[赞][赞]",
+        "为{alias}点赞！{product}新功能好用到哭，界面也好看",
+        "{alias}的广告拍得太好了，{product}圈粉无数[哈哈]",
+        "刚抢到{alias}{product}的福利，手慢无，冲冲冲",
+    ),
+    "copy_campaign": ("{alias}就是垃圾，{product}体验极差，大家千万别用！！",),
+    "grumble": BACKGROUND["negative"],
+}
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Organic traffic that is not a crisis: kind is a key of NOISE_TEXTS."""
+
+    brand: str
+    kind: str
+    onset: datetime
+    duration: timedelta
+    peak_per_minute: float
+    accounts: int = 0  # copy_campaign: how many accounts post the copies
+
+
+@dataclass(frozen=True)
+class CollectorOutage:
+    """A collector that stops: `source` of `brand` ("*" for every brand or every source)."""
+
+    start: datetime
+    duration: timedelta
+    brand: str = "*"
+    source: str = "*"
+
+    def drops(self, brand: str, source: str, at: datetime) -> bool:
+        return (self.brand in ("*", brand) and self.source in ("*", source)
+                and self.start <= at < self.start + self.duration)
 
 
 @dataclass(frozen=True)
@@ -127,6 +181,9 @@ class DemoConfig:
     malformed_share: float = 0.002
     duplicate_share: float = 0.003  # collectors re-send: the same id again
     crises: tuple[Crisis, ...] = field(default_factory=lambda: default_crises())
+    weekly: bool = False  # weekends quieter (see weekly_rhythm)
+    noise: tuple[Noise, ...] = ()
+    outages: tuple[CollectorOutage, ...] = ()
 
 
 def default_crises(start: datetime = datetime(2026, 11, 20, 8, 0, tzinfo=CST)) -> tuple[Crisis, ...]:
@@ -149,7 +206,12 @@ def daily_rhythm(at: datetime) -> float:
     return night + lunch + evening
 
 
-def crisis_intensity(crisis: Crisis, at: datetime) -> float:
+def weekly_rhythm(at: datetime) -> float:
+    """Relative activity by local weekday: Saturday and Sunday at 0.75 of a weekday."""
+    return 0.75 if at.astimezone(CST).weekday() >= 5 else 1.0
+
+
+def crisis_intensity(crisis: Crisis | Noise, at: datetime) -> float:
     """Mentions per minute of a crisis: fast rise over 10 min, slow decay."""
     age = (at - crisis.onset).total_seconds() / 60
     total = crisis.duration.total_seconds() / 60
@@ -175,13 +237,17 @@ class DemoGenerator:
         for minute in range(int(cfg.hours * 60)):
             t0 = cfg.start + timedelta(minutes=minute)
             batch: list[dict] = []
+            rhythm = daily_rhythm(t0) * (weekly_rhythm(t0) if cfg.weekly else 1.0)
             for brand, info in BRANDS.items():
-                for _ in range(_poisson(rng, cfg.base_per_minute * daily_rhythm(t0))):
+                for _ in range(_poisson(rng, cfg.base_per_minute * rhythm)):
                     batch.append(self._background(rng, brand, info, authors, t0))
             for crisis in cfg.crises:
                 rate = crisis_intensity(crisis, t0)
                 for _ in range(_poisson(rng, rate)):
                     batch.append(self._crisis_post(rng, crisis, authors, t0, recent))
+            for noise in cfg.noise:
+                for _ in range(_poisson(rng, crisis_intensity(noise, t0))):
+                    batch.append(self._noise_post(rng, noise, authors, t0))
             batch.sort(key=lambda m: m["published_at"])
             for obj in batch:
                 serial += 1
@@ -191,9 +257,26 @@ class DemoGenerator:
                     recent.append((brand, obj))
                     del recent[:-50]
                 line = self._encode(rng, obj)
+                if cfg.outages and self._dropped(obj):
+                    continue  # drawn as usual, then lost by the broken collector
                 yield line
                 if rng.random() < cfg.duplicate_share:
                     yield line
+
+    def _dropped(self, obj: dict) -> bool:
+        brand = obj.get("brand") or _brand_of(obj["text"])
+        at = datetime.fromisoformat(obj["published_at"])
+        return any(o.drops(brand, obj["source"], at) for o in self.config.outages)
+
+    def _noise_post(self, rng, noise: Noise, authors: list[dict], t0: datetime) -> dict:
+        info = BRANDS[noise.brand]
+        text = rng.choice(NOISE_TEXTS[noise.kind]).format(
+            alias=rng.choice(info["aliases"]), product=rng.choice(info["products"]))
+        if noise.kind == "copy_campaign":  # the same few accounts, low reach, one text
+            author = authors[-1 - rng.randrange(max(noise.accounts, 1))]
+        else:
+            author = rng.choice(authors)
+        return _mention(rng, text, author, t0, _source(rng))
 
     def _encode(self, rng: random.Random, obj: dict) -> bytes:
         if rng.random() < self.config.malformed_share:
@@ -239,6 +322,67 @@ def _mention(rng: random.Random, text: str, author: dict, t0: datetime, source: 
             "likes": int(rng.paretovariate(1.2)) - 1,
         },
     }
+
+
+def _brand_of(text: str) -> str:
+    for brand, info in BRANDS.items():
+        if any(alias in text for alias in info["aliases"]):
+            return brand
+    return ""
+
+
+def scenario(days: float = 2.0, start: datetime = datetime(2026, 11, 20, 0, 0, tzinfo=CST),
+             seed: int = 7, base_per_minute: float = 2.0) -> DemoConfig:
+    """A multi-day evaluation run: each day its crises, noise and one collector outage.
+
+    The day plans rotate the brands, so every brand meets several kinds of
+    crisis, noise and outage over a few days. The first six hours are left
+    quiet so that the detectors learn each brand's normal first.
+    """
+    brands = list(BRANDS)
+    crises: list[Crisis] = []
+    noise: list[Noise] = []
+    outages: list[CollectorOutage] = []
+    plans = [  # (hour, brand index, category, peak per minute, minutes, origin, expected tier)
+        (10.5, 0, "outage", 60.0, 50, "weibo", 3),
+        (14.2, 3, "product_defect", 25.0, 40, "douyin", 2),
+        (20.0, 1, "complaint_collection", 10.0, 40, "weibo", 2),
+        (9.3, 1, "rumor_solvency", 40.0, 60, "wechat", 3),
+        (11.0, 2, "outage", 15.0, 40, "weibo", 2),
+        (19.5, 3, "media_exposure", 12.0, 40, "news", 2),
+        (15.5, 2, "data_breach", 30.0, 50, "forum", 3),
+        (8.7, 0, "regulatory", 20.0, 40, "news", 2),
+        (21.0, 1, "complaint_fees", 8.0, 40, "weibo", 2),
+    ]
+    per_day = 3
+    for day in range(math.ceil(days)):
+        base = start + timedelta(days=day)
+        rot = day // 3  # after the nine plans, the brands shift by one
+        for hour, b, category, peak, minutes, origin, tier in plans[
+                (day % 3) * per_day:(day % 3 + 1) * per_day]:
+            onset = base + timedelta(hours=hour)
+            if (day == 0 and hour < 6) or onset >= start + timedelta(days=days):
+                continue
+            crises.append(Crisis(brands[(b + rot) % 4], category, onset, timedelta(minutes=minutes),
+                                 peak_per_minute=peak, templates=CRISIS_TEXTS[category],
+                                 origin=origin, tier_expected=tier))
+        nb = (day + rot) % 4
+        noise += [
+            Noise(brands[nb], "viral_positive", base + timedelta(hours=12, minutes=5),
+                  timedelta(minutes=45), 40.0),
+            Noise(brands[(nb + 1) % 4], "copy_campaign", base + timedelta(hours=16, minutes=40),
+                  timedelta(minutes=30), 6.0, accounts=4),
+            Noise(brands[(nb + 2) % 4], "grumble", base + timedelta(hours=17, minutes=30),
+                  timedelta(minutes=40), 1.5),
+        ]
+        outages.append(CollectorOutage(base + timedelta(hours=18), timedelta(minutes=40),
+                                       brand=brands[(nb + 3) % 4], source="weibo"))
+        if day % 2 == 1:
+            outages.append(CollectorOutage(base + timedelta(hours=15), timedelta(minutes=30),
+                                           brand=brands[nb], source="*"))
+    return DemoConfig(start=start, hours=24 * days, base_per_minute=base_per_minute, seed=seed,
+                      crises=tuple(crises), weekly=True, noise=tuple(noise),
+                      outages=tuple(outages))
 
 
 def _author_pool(rng: random.Random, size: int) -> list[dict]:

@@ -544,6 +544,32 @@ class Outbox:
                            (cursor, limit))
         return [(seq, json.loads(payload)) for seq, payload in rows]
 
+    # -- change feed for the metrics store -----------------------------------
+
+    def deliveries_changed_since(self, since: float, limit: int = 50_000) -> list[tuple]:
+        """Deliveries updated after `since` (epoch s), joined with their event, oldest first.
+
+        Rows: runner, seq, key, kind, incident_id, brand, category, tier,
+        departments (comma-joined), attempts, status, detail, enqueued_at,
+        delivered_at, updated_at. Feeds the `deliveries` table in ClickHouse.
+        """
+        return self._query(
+            "SELECT d.runner, d.seq, e.key, e.kind, e.incident_id, e.brand, e.category, e.tier,"
+            " e.departments, d.attempts, d.status, d.detail, e.enqueued_at, d.delivered_at,"
+            " d.updated_at FROM deliveries d JOIN events e ON e.seq = d.seq"
+            " WHERE d.updated_at > ? ORDER BY d.updated_at LIMIT ?", (since, limit))
+
+    def tasks_changed_since(self, since: float, limit: int = 50_000) -> list[tuple]:
+        """Tasks created or updated after `since` (epoch s), oldest first (columns of `tasks`).
+
+        A task never updated counts as changed when its activation was enqueued.
+        """
+        return self._query(
+            "SELECT t.key, t.task_id, t.incident_id, t.brand, t.department, t.status, t.assignee,"
+            " t.detail, t.due_at, coalesce(t.updated_at, e.enqueued_at) AS changed"
+            " FROM tasks t JOIN events e ON e.key = t.key WHERE changed > ?"
+            " ORDER BY changed LIMIT ?", (since, limit))
+
 
 _EVENT_FIELDS = ("seq", "key", "kind", "payload", "brand", "category", "tier", "departments",
                  "priority", "incident_id", "enqueued_at")

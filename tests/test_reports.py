@@ -1,0 +1,109 @@
+"""`yuqing report brief` and `yuqing report incident` on a demo run.
+
+The incident review needs incidents; until the flow writes them, the test adds
+sample operations rows (tests/ops_factory.py) derived from the demo's spikes.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from yuqing.cli import main
+from yuqing.errors import UserError
+
+CRISIS_BRAND = "星汇支付"
+DEMO_DAY = "2026-11-20"  # the demo runs 08:00–14:00 Beijing time on this day
+
+
+@pytest.fixture(scope="module")
+def demo_store(chdb_dir, tmp_path_factory):
+    """A demo run (database reports_demo) with incidents: (url, open Store, incident ids)."""
+    from ops_factory import write_ops_rows
+
+    from yuqing.dataflows.launcher import RunOptions, launch
+    from yuqing.endpoints import parse_store
+    from yuqing.sinks.clickhouse import Store
+
+    out = tmp_path_factory.mktemp("reports_demo")
+    url = f"chdb://{chdb_dir}?database=reports_demo"
+    launch(RunOptions(input="demo", store=url, alerts=str(out / "alerts.jsonl"),
+                      dlq=str(out / "dead_letters.jsonl")))
+    store = Store(parse_store(url))
+    store.client.database = store.spec.database
+    ids = [r[0] for r in store.query("SELECT DISTINCT incident_id FROM incidents")]
+    if not ids:  # the flow does not write incidents yet
+        ids = write_ops_rows(store)
+    yield url, store, ids
+    store.close()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def _assert_chart(path: Path) -> None:
+    width, height = _png_size(path)
+    assert 600 <= width <= 2500 and 300 <= height <= 1800, (path, width, height)
+    assert path.stat().st_size > 10_000, f"{path} looks blank"
+
+
+def test_brief_writes_html_markdown_and_charts_for_the_day(demo_store, tmp_path, capsys):
+    url, _, _ = demo_store
+    assert main(["report", "brief", "--date", DEMO_DAY, "--out", str(tmp_path), "--store", url]) == 0
+    html = (tmp_path / f"brief-{DEMO_DAY}.html").read_text(encoding="utf-8")
+    markdown = (tmp_path / f"brief-{DEMO_DAY}.md").read_text(encoding="utf-8")
+    for text in (html, markdown):
+        assert CRISIS_BRAND in text
+        for heading in ("Volume and sentiment", "Incidents", "Top stories", "Emerging keywords",
+                        "Playbook activity"):
+            assert heading in text
+    assert "<img src=" in html and "no incidents on this day" not in html
+    charts = sorted(tmp_path.glob("*.png"))
+    assert {p.name for p in charts} >= {f"brief-{DEMO_DAY}-volume.png", f"brief-{DEMO_DAY}-sentiment.png"}
+    for chart in charts:
+        _assert_chart(chart)
+    assert "4,4" in capsys.readouterr().out  # the demo's ~4,460 mentions are counted
+
+
+def test_brief_of_a_day_without_data_is_written_and_says_so(demo_store, tmp_path):
+    from yuqing.report_brief import write_brief
+
+    _, store, _ = demo_store
+    files = write_brief(store, date(2026, 11, 1), tmp_path)
+    assert files.mentions == 0
+    assert "no mentions on this day" in files.html.read_text(encoding="utf-8")
+
+
+def test_incident_review_has_timeline_evidence_tasks_and_first_response(demo_store, tmp_path):
+    url, _, ids = demo_store
+    incident = ids[0]
+    assert main(["report", "incident", incident, "--out", str(tmp_path), "--store", url]) == 0
+    html = (tmp_path / f"incident-{incident}.html").read_text(encoding="utf-8")
+    assert CRISIS_BRAND in html
+    for heading in ("Timeline", "Evidence", "What fired", "Tasks", "time to first response"):
+        assert heading in html
+    assert "escalated" in html and "三级" in html
+    assert (tmp_path / f"incident-{incident}.md").exists()
+    _assert_chart(tmp_path / f"incident-{incident}-timeline.png")
+
+
+def test_unknown_incident_id_is_a_user_error(demo_store, tmp_path):
+    from yuqing.report_incident import write_review
+
+    _, store, _ = demo_store
+    with pytest.raises(UserError, match="not found"):
+        write_review(store, "inc-doesnotexist", tmp_path)
+
+
+def test_bad_date_is_one_line_and_exit_code_2(demo_store, tmp_path, capsys):
+    url, _, _ = demo_store
+    assert main(["report", "brief", "--date", "20-11-2026", "--out", str(tmp_path), "--store", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "YYYY-MM-DD" in err

@@ -1,0 +1,256 @@
+"""Silence is a signal: a brand's or a source's stream far below its expectation, or stopped.
+
+For one brand, `SilenceWatch` counts mentions per event-time minute for the
+brand overall (stream ``"*"``) and per source, and at every minute boundary
+judges each stream against what it should have held:
+
+- a source: its usual share ``p`` of the brand's mentions (an exponentially
+  weighted ratio, ``share_memory`` six hours) applied to what the other
+  sources brought in the same minutes, ``p / (1 − p) · others``. The daily rhythm, crises and viral bursts move the brand and its
+  sources together, so they cancel; a collector that breaks does not.
+- the brand overall: its rate before the judged minutes (an exponentially
+  weighted mean over ``memory``, one hour, skipping minutes above
+  ``2 · rate + 3`` so a crisis does not raise it; the expectation errs low,
+  which only makes the alert more cautious).
+
+A stream whose expectation is at least ``min_expected`` mentions raises a
+pipeline-health alert when it has been silent so long that ``Poisson(expected)``
+of those minutes would hardly ever be zero (``exp(-expected) <= p_value``:
+``stopped``), or, for a source, when its last ``span`` minutes hold
+
+    observed <= max_ratio · expected   and   P(Poisson(expected) <= observed) <= p_value
+
+(``drop``): a broken collector, an expired API key. It recovers when its last
+``recover_span`` minutes hold at least ``recover_ratio`` of their expectation.
+Streams under alert do not learn, so an outage does not become the new normal.
+Both references were chosen by measurement (`yuqing warn eval`): an
+hour-of-day profile learnt online lagged the rhythm and raised false alerts on
+the first nights, and per-source rates followed crises up and then "saw" the
+quiet after them as outages. Minutes close from event time inside `observe`
+(replays, and a source that stops while the others go on) and from the wall
+clock in `check` (live streams, when a whole brand stops).
+
+Examples
+--------
+>>> from datetime import UTC, datetime, timedelta
+>>> t0 = datetime(2026, 11, 16, tzinfo=UTC)
+>>> watch = SilenceWatch("星汇支付")
+>>> alerts = []
+>>> for i in range(6 * 60 * 4):                       # 4 mentions a minute for six hours
+...     source = "weibo" if i % 2 else "news"
+...     if i > 5 * 60 * 4 and source == "weibo":      # the weibo collector breaks at 05:00
+...         continue
+...     alerts += watch.observe(source, t0 + timedelta(seconds=15 * i))
+>>> [(a.stream, a.state, a.kind, a.at.strftime("%H:%M"), a.observed) for a in alerts]
+[('weibo', 'open', 'stopped', '05:06', 0)]
+>>> [(a.stream, a.state) for a in watch.check(t0 + timedelta(hours=7))]   # everything stops
+[('*', 'open')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+HEALTH_SCHEMA = "yuqing.health/v1"
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthAlert:
+    """A stream of mentions too quiet (``open``) or back to normal (``recovered``)."""
+
+    alert_id: str
+    state: str  # open | recovered
+    kind: str  # stopped | drop
+    brand: str
+    stream: str  # "*" for the brand overall, else the source
+    at: datetime
+    opened_at: datetime
+    observed: int
+    expected: float
+    span_minutes: int
+    last_seen: datetime | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.alert_id}:{self.state}"
+
+    @property
+    def summary(self) -> str:
+        where = "all sources" if self.stream == "*" else self.stream
+        if self.state == "recovered":
+            return f"{self.brand} / {where}: mentions are back ({self.observed} vs {self.expected:.0f} expected)"
+        return (f"{self.brand} / {where}: {self.observed} mentions in {self.span_minutes} min, "
+                f"{self.expected:.0f} expected — check the collector")
+
+    def to_row(self) -> tuple:
+        """A row of `sinks.tables.ALERTS` (key, kind, brand, at, summary, payload)."""
+        payload = json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))
+        return (self.key, "pipeline_health", self.brand, self.at, self.summary, payload)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": HEALTH_SCHEMA, "key": self.key, "alert_id": self.alert_id,
+            "kind": "pipeline_health", "state": self.state, "reason": self.kind,
+            "brand": self.brand, "stream": self.stream, "at": self.at.isoformat(),
+            "opened_at": self.opened_at.isoformat(), "observed": self.observed,
+            "expected": round(self.expected, 1), "span_minutes": self.span_minutes,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "summary": self.summary,
+        }
+
+
+class _Stream:
+    __slots__ = ("counts", "current", "hold", "last_seen", "learnt", "opened", "rate", "silent",
+                 "volume")
+
+    def __init__(self, span: int):
+        self.counts: deque[int] = deque(maxlen=span)  # the judged minutes
+        self.current = 0
+        self.last_seen: datetime | None = None
+        self.opened: HealthAlert | None = None
+        self.rate = 0.0  # mentions per minute before the judged span, bursts skipped
+        self.volume = 0.0  # the same, bursts included: the stream's part of the brand
+        self.learnt = 0
+        self.silent = 0  # trailing minutes without a mention
+        self.hold = 0  # minutes not judged after a recovery (the span still holds the outage)
+
+
+def poisson_cdf(k: int, lam: float) -> float:
+    """P(X <= k) for X ~ Poisson(lam)."""
+    if lam <= 0:
+        return 1.0
+    term = total = math.exp(-lam)
+    for i in range(1, k + 1):
+        term *= lam / i
+        total += term
+    return min(total, 1.0)
+
+
+class SilenceWatch:
+    """Pipeline health of one brand: its overall stream and one stream per source."""
+
+    def __init__(self, brand: str, span: timedelta = timedelta(minutes=15),
+                 recover_span: timedelta = timedelta(minutes=5), min_expected: float = 10.0,
+                 max_ratio: float = 0.25, p_value: float = 1e-5, recover_ratio: float = 0.5,
+                 memory: timedelta = timedelta(hours=1),
+                 share_memory: timedelta = timedelta(hours=6), warmup: timedelta = timedelta(hours=1),
+                 max_fill: int = 1440):
+        self.brand = brand
+        self.span = int(span.total_seconds() // 60)
+        self.recover_span = int(recover_span.total_seconds() // 60)
+        self.min_expected = min_expected
+        self.max_ratio = max_ratio
+        self.p_value = p_value
+        self.recover_ratio = recover_ratio
+        self.memory = int(memory.total_seconds() // 60)
+        self.share_memory = int(share_memory.total_seconds() // 60)
+        self.warmup = int(warmup.total_seconds() // 60)
+        self.max_fill = max_fill
+        self.streams: dict[str, _Stream] = {}
+        self.minute: int | None = None
+
+    def _stream(self, name: str) -> _Stream:
+        stream = self.streams.get(name)
+        if stream is None:
+            stream = self.streams[name] = _Stream(self.span)
+        return stream
+
+    def observe(self, source: str, at: datetime) -> list[HealthAlert]:
+        """Count one mention of ``source`` at event time ``at``."""
+        alerts = self._advance(at)
+        self._stream("*")
+        for name in ("*", source):
+            stream = self._stream(name)
+            stream.current += 1
+            if stream.last_seen is None or at > stream.last_seen:
+                stream.last_seen = at
+        return alerts
+
+    def check(self, now: datetime) -> list[HealthAlert]:
+        """Close the minutes up to ``now`` (wall clock of a live stream) and judge them."""
+        return self._advance(now)
+
+    def _advance(self, at: datetime) -> list[HealthAlert]:
+        minute = int((at - EPOCH).total_seconds() // 60)
+        if self.minute is None:
+            self.minute = minute
+            return []
+        alerts: list[HealthAlert] = []
+        first = max(self.minute, minute - self.max_fill)
+        while self.minute < minute:
+            end = EPOCH + timedelta(minutes=self.minute + 1)
+            for name, stream in self.streams.items():
+                if self.minute >= first:
+                    alerts.extend(self._close(name, stream, end))
+                else:
+                    stream.counts.append(stream.current)
+                    stream.current = 0
+            self.minute += 1
+        return alerts
+
+    def _close(self, name: str, stream: _Stream, end: datetime) -> list[HealthAlert]:
+        counts = stream.counts
+        if len(counts) == counts.maxlen and stream.opened is None:
+            # the minute leaving the judged span teaches the expectations
+            leaving = counts[0]
+            stream.volume += max(1.0 / (stream.learnt + 1), 1.0 / self.share_memory) * (
+                leaving - stream.volume)
+            if stream.learnt < self.warmup or leaving <= 2.0 * stream.rate + 3.0:
+                # after the warm-up, a burst (a crisis) is not the normal rate
+                weight = max(1.0 / (stream.learnt + 1), 1.0 / self.memory)
+                stream.rate += weight * (leaving - stream.rate)
+            stream.learnt += 1
+        counts.append(stream.current)
+        stream.silent = 0 if stream.current else stream.silent + 1
+        stream.current = 0
+        if stream.learnt < self.warmup:
+            return []
+        if stream.opened is None:
+            if stream.hold:
+                stream.hold -= 1
+                return []
+            return self._judge(name, stream, end)
+        recent = list(counts)[-self.recover_span:]
+        observed, expected = sum(recent), self._expected(name, stream, self.recover_span)
+        if observed >= self.recover_ratio * expected and observed > 0:
+            opened, stream.opened, stream.hold = stream.opened, None, self.span
+            return [HealthAlert(opened.alert_id, "recovered", opened.kind, self.brand, name, end,
+                                opened.opened_at, observed, expected, self.recover_span,
+                                stream.last_seen)]
+        return []
+
+    def _expected(self, name: str, stream: _Stream, minutes: int) -> float:
+        """A source: its usual part of what the brand got; the brand: its rate before."""
+        if name == "*":
+            return stream.rate * minutes
+        total = self.streams["*"]
+        share = min(stream.volume / total.volume, 0.95) if total.volume > 0 else 0.0
+        others = sum(list(total.counts)[-minutes:]) - sum(list(stream.counts)[-minutes:])
+        return share / (1.0 - share) * others
+
+    def _judge(self, name: str, stream: _Stream, end: datetime) -> list[HealthAlert]:
+        silent = min(stream.silent, self.span)
+        observed, span = 0, silent
+        expected = self._expected(name, stream, silent) if silent else 0.0
+        stopped = expected >= self.min_expected and math.exp(-expected) <= self.p_value
+        if not stopped and name != "*":
+            observed, span = sum(stream.counts), self.span
+            expected = self._expected(name, stream, self.span)
+            drop = (expected >= self.min_expected and observed <= self.max_ratio * expected
+                    and poisson_cdf(observed, expected) <= self.p_value)
+            if not drop:
+                return []
+        elif not stopped:
+            return []
+        basis = f"{self.brand}|{name}|{end.isoformat()}"
+        alert_id = "health-" + hashlib.sha1(basis.encode("utf-8")).hexdigest()[:16]
+        stream.opened = HealthAlert(alert_id, "open", "stopped" if observed == 0 else "drop",
+                                    self.brand, name, end, end, observed, expected, span,
+                                    stream.last_seen)
+        return [stream.opened]
