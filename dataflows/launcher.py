@@ -10,12 +10,26 @@ from pathlib import Path
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
+from yuqing.action_bus import BusServer
+from yuqing.bus_auth import ServerTLS, TokenFile
 from yuqing.dataflows.radar import FlowConfig, build_flow
 from yuqing.dataflows.tally import Tally
 from yuqing.demo import DemoConfig
-from yuqing.endpoints import FileOutput, parse_input, parse_output, parse_store
+from yuqing.endpoints import (
+    FileOutput,
+    KafkaTopic,
+    StdinInput,
+    parse_input,
+    parse_output,
+    parse_store,
+)
 from yuqing.errors import UserError
+from yuqing.outbox import Outbox
+from yuqing.playbook_library import PlaybookLibrary
+from yuqing.sinks.bus_mirror import BusMirror
 from yuqing.sinks.clickhouse import Store
+from yuqing.tickets import CustomerMap
+from yuqing.warning_config import WarningConfig
 
 log = logging.getLogger("yuqing.run")
 
@@ -39,6 +53,16 @@ class RunOptions:
     feedback: str | None = None
     workers: int = 1
     progress_every: float = 10.0
+    playbooks: tuple[Path, ...] = ()
+    warning_config: Path | None = None
+    customers: Path | None = None
+    outbox: Path = Path(":memory:")  # the CLI's default is var/outbox.sqlite3
+    bus: str = "off"  # HOST:PORT of the in-process gRPC action bus; the CLI's default is on
+    tokens: Path | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    ack_timeout: float = 30.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
     demo_seed: int = 7
@@ -51,27 +75,36 @@ class RunSummary:
     config: FlowConfig
     counts: dict[str, int]
     totals: dict[str, int]
-    alerts: list[tuple]
+    incidents: list[tuple]
+    bus: str = ""
 
     def render(self, seconds: float) -> str:
-        c, cfg = self.counts, self.config
+        c, cfg, t = self.counts, self.config, self.totals
         lines = [
             f"Yuqing Radar run finished in {seconds:.1f} s (input: {cfg.input.__class__.__name__})",
             f"  mentions written     {c.get('mentions', 0):>8,}   duplicates skipped "
             f"{c.get('duplicates', 0):,}, late for windows {c.get('late', 0):,}",
             f"  dead letters         {c.get('dead_letters', 0):>8,}   -> {_where(cfg.dlq)}",
-            f"  windows written      {c.get('windows', 0):>8,}   -> {cfg.store} table window_metrics",
-            f"  alerts raised        {c.get('alerts', 0):>8,}   -> {_where(cfg.alerts)}",
+            f"  windows written      {c.get('windows', 0):>8,}   -> table window_metrics",
+            f"  incidents            {t.get('incidents', 0):>8,}   "
+            f"({c.get('incident_changes', 0):,} state changes) -> table incidents",
+            f"  playbook activations {t.get('activations', 0):>8,}   "
+            f"complaint tickets {c.get('tickets', 0):,} -> outbox {cfg.outbox.path}",
+            f"  alert stream         {c.get('alerts', 0):>8,}   -> {_where(cfg.alerts)}",
         ]
-        for _brand, at, summary in self.alerts[:10]:
-            lines.append(f"    {at:%Y-%m-%d %H:%M} UTC  {summary}")
-        lines.append(
-            f"  store totals: {self.totals.get('mentions', 0):,} mentions, "
-            f"{self.totals.get('window_metrics', 0):,} windows, "
-            f"{self.totals.get('alerts', 0):,} alerts, "
-            f"{self.totals.get('dead_letters', 0):,} dead letters"
-        )
-        query = "SELECT brand, sum(mentions) FROM window_metrics FINAL GROUP BY brand"
+        learned = {k[9:]: v for k, v in c.items() if k.startswith("feedback_")}
+        if learned:
+            lines.append("  feedback             " + ", ".join(f"{k} {v}" for k, v in learned.items()))
+        for brand, category, tier, opened_at, peak in self.incidents[:10]:
+            lines.append(f"    {opened_at:%Y-%m-%d %H:%M} UTC  {brand} {category}: peak tier "
+                         f"{tier} (risk {peak:.0f})")
+        lines.append(f"  store: {_store_flag(cfg)}  ({t.get('mentions', 0):,} mentions, "
+                     f"{t.get('window_metrics', 0):,} windows, {t.get('alerts', 0):,} "
+                     f"alert records in total)")
+        if self.bus:
+            lines.append(f"  action bus served on {self.bus} while running; serve the outbox again "
+                         f"with: yuqing bus serve --outbox {cfg.outbox.path}")
+        query = "SELECT brand, category, max(tier) FROM incidents FINAL GROUP BY ALL"
         lines.append(f'  look: yuqing sql --store "{_store_flag(cfg)}" "{query}"')
         return "\n".join(lines)
 
@@ -85,10 +118,17 @@ def _store_flag(cfg: FlowConfig) -> str:
     return f"chdb://{s.path}?database={s.database}" if s.kind == "chdb" else str(s)
 
 
-def make_config(options: RunOptions) -> FlowConfig:
-    """Validate every spec up front so mistakes surface before anything starts."""
+def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig:
+    """Validate every spec up front so mistakes surface before anything starts.
+
+    An invalid playbook library, warning config or customer map stops here,
+    with the file and field named, before any data moves.
+    """
+    source = parse_input(options.input)
+    live = isinstance(source, StdinInput) or (
+        isinstance(source, KafkaTopic) and not source.stop_at_end)
     return FlowConfig(
-        input=parse_input(options.input),
+        input=source,
         store=parse_store(options.store),
         alerts=parse_output(options.alerts, "--alerts"),
         dlq=parse_output(options.dlq, "--dlq"),
@@ -102,6 +142,13 @@ def make_config(options: RunOptions) -> FlowConfig:
         demo=DemoConfig(hours=options.demo_hours, base_per_minute=options.demo_rate,
                         seed=options.demo_seed),
         tally=Tally(options.progress_every),
+        library=PlaybookLibrary.load(options.playbooks),
+        warning=(WarningConfig.from_yaml(options.warning_config) if options.warning_config
+                 else WarningConfig()),
+        customers=CustomerMap.load(options.customers) if options.customers else CustomerMap(),
+        outbox=outbox if outbox is not None else Outbox(":memory:"),
+        tick=timedelta(seconds=30) if live else None,
+        bus_feedback=live,
     )
 
 
@@ -121,28 +168,66 @@ def recovery_config(directory: Path | None) -> RecoveryConfig | None:
     return RecoveryConfig(str(directory))
 
 
+def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
+    """The in-process gRPC action bus over the outbox, unless `--bus off`."""
+    if options.bus == "off":
+        return None
+    host, _, port = options.bus.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--bus {options.bus!r}: give HOST:PORT (e.g. 127.0.0.1:50151) or off")
+    if bool(options.tls_cert) != bool(options.tls_key):
+        raise UserError("give both --tls-cert and --tls-key, or neither")
+    auth = TokenFile(options.tokens) if options.tokens else None
+    tls = (ServerTLS(options.tls_cert, options.tls_key, options.tls_client_ca)
+           if options.tls_cert else None)
+    server = BusServer(outbox, host=host, port=int(port), auth=auth, tls=tls,
+                       ack_timeout=options.ack_timeout)
+    try:
+        server.start()
+    except OSError as err:
+        raise UserError(f"--bus {options.bus}: cannot listen ({err}); another yuqing may be "
+                        "running: pick another port, 127.0.0.1:0 for any, or --bus off") from None
+    log.info("action bus listening on %s (outbox %s)", server.address, options.outbox)
+    return server
+
+
 def launch(options: RunOptions) -> RunSummary:
-    """Prepare the store, run the flow to its end, and summarise."""
-    cfg = make_config(options)
-    recovery = recovery_config(options.recovery)
-    store = Store(cfg.store)
-    store.ensure_schema()
-    store.close()
-    log.info("running: input=%s store=%s alerts=%s dlq=%s", options.input, cfg.store,
-             options.alerts, options.dlq)
-    flow = build_flow(cfg)
-    cli_main(flow, workers_per_process=options.workers, epoch_interval=options.snapshot_interval,
-             recovery_config=recovery)
-    return summarise(cfg)
+    """Prepare the store and the bus, run the flow to its end, and summarise."""
+    outbox = Outbox(options.outbox)
+    server = mirror = None
+    try:
+        cfg = make_config(options, outbox)
+        recovery = recovery_config(options.recovery)
+        store = Store(cfg.store)
+        store.ensure_schema()
+        store.close()
+        server = start_bus(options, outbox)
+        mirror = BusMirror(outbox, cfg.store).start()
+        log.info("running: input=%s store=%s alerts=%s dlq=%s", options.input, cfg.store,
+                 options.alerts, options.dlq)
+        flow = build_flow(cfg)
+        cli_main(flow, workers_per_process=options.workers,
+                 epoch_interval=options.snapshot_interval, recovery_config=recovery)
+    finally:
+        if mirror is not None:
+            mirror.stop()
+        if server is not None:
+            server.stop(grace=1.0)
+        outbox.close()
+    return summarise(cfg, server.address if server else "")
 
 
-def summarise(cfg: FlowConfig) -> RunSummary:
+def summarise(cfg: FlowConfig, bus: str = "") -> RunSummary:
     store = Store(cfg.store)
     db = cfg.store.database
     totals = {
         table: store.query(f"SELECT count() FROM {db}.{table} FINAL")[0][0]
-        for table in ("mentions", "window_metrics", "alerts", "dead_letters")
+        for table in ("mentions", "window_metrics", "alerts", "dead_letters", "activations")
     }
-    alerts = store.query(f"SELECT brand, at, summary FROM {db}.alerts FINAL ORDER BY at LIMIT 10")
+    totals["incidents"] = store.query(f"SELECT uniqExact(incident_id) FROM {db}.incidents")[0][0]
+    incidents = store.query(
+        f"SELECT brand, category, max(peak_tier) AS tier, min(opened_at) AS opened,"
+        f" max(peak_score) FROM {db}.incidents FINAL WHERE NOT false_alarm"
+        f" GROUP BY incident_id, brand, category HAVING tier >= 2 ORDER BY opened LIMIT 10")
     store.close()
-    return RunSummary(cfg, cfg.tally.as_dict(), totals, alerts)
+    return RunSummary(cfg, cfg.tally.as_dict(), totals, incidents, bus)

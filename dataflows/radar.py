@@ -1,8 +1,13 @@
 """The one Yuqing Radar dataflow, top to bottom as the design's data-flow diagram.
 
-    input -> parse -> (bad -> dead letters) -> dedup -> enrich -> mentions table
-                                                     -> 1-min windows per brand x source
-                                                     -> spike rule per brand -> alerts
+    input -> parse -> (bad -> dead letters) -> key by brand -> dedup -> analyze (tokens,
+    category) -> live sentiment model (+ analysts' labels) -> stories per brand
+      -> mentions table
+      -> 1-min event-time windows per brand x source -> window_metrics
+      -> early warning per brand (+ analysts' verdicts) -> incidents, health alerts
+           -> matching playbooks -> activations -> outbox (gRPC bus), activations table
+      -> complaints -> tickets -> outbox
+      -> alert stream (incident changes, health, false alarms, activations) + alerts table
 """
 
 from __future__ import annotations
@@ -18,20 +23,26 @@ from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import EventClock, TumblingWindower
 
 from yuqing.analyzer import Analyzer
-from yuqing.dataflows import steps
-from yuqing.dataflows.sources import read_input
+from yuqing.dataflows import linkage, steps
+from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
 from yuqing.dataflows.tally import Tally
+from yuqing.dataflows.warning import IncidentChange, warning_builder
 from yuqing.demo import DemoConfig
+from yuqing.early_warning import FalseAlarm
 from yuqing.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
-from yuqing.feedback import SentimentFeedback
+from yuqing.feedback import IncidentVerdict, SentimentFeedback
 from yuqing.mention import Mention
+from yuqing.outbox import Outbox
+from yuqing.playbook_library import PlaybookLibrary
 from yuqing.records import DeadLetter
 from yuqing.sinks import tables
+from yuqing.sinks.bus import IncidentRecordSink, OutboxSink
 from yuqing.sinks.clickhouse import ClickHouseSink
 from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
-from yuqing.spike import SpikeRule
 from yuqing.stories import StoryClusterer
+from yuqing.tickets import CustomerMap, complaint_ticket
+from yuqing.warning_config import WarningConfig
 from yuqing.window_metrics import WindowMetrics
 
 WINDOW_ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
@@ -53,6 +64,12 @@ class FlowConfig:
     lexicons: tuple[Path, ...] = ()
     engine: str = "jieba"
     feedback: InputSpec | None = None
+    warning: WarningConfig = field(default_factory=WarningConfig)
+    library: PlaybookLibrary = field(default_factory=PlaybookLibrary.load)
+    outbox: Outbox = field(default_factory=lambda: Outbox(":memory:"))
+    customers: CustomerMap = field(default_factory=CustomerMap)
+    tick: timedelta | None = None  # wall-clock timer for live inputs (silence, cooling incidents)
+    bus_feedback: bool = False  # also read analysts' feedback sent to the gRPC bus
     demo: DemoConfig = field(default_factory=DemoConfig)
     tally: Tally = field(default_factory=Tally)
 
@@ -110,6 +127,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     learned = op.branch("split_outcomes", scored, lambda x: isinstance(x, steps.Analyzed))
     op.inspect("count_feedback", learned.falses,
                lambda _s, o: tally.add(f"feedback_{o.outcome}", 1))
+    op.output("store_label_outcomes", op.map("label_rows", learned.falses, steps.feedback_row),
+              ClickHouseSink(cfg.store, tables.FEEDBACK_EVENTS))
     by_brand_story = op.key_on("key_for_stories", learned.trues, lambda a: a.analysis.brand)
     enriched = op.key_rm("unkey_stories", op.stateful_flat_map(
         "stories", by_brand_story, partial(steps.story_step, make=StoryClusterer)))
@@ -132,23 +151,59 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     op.output("store_windows", rows,
               ClickHouseSink(cfg.store, tables.WINDOW_METRICS, on_write=tally.counter("windows")))
 
-    by_brand = op.key_on("key_by_brand_again", enriched, lambda e: e.brand)
-    # (brand, EnrichedMention)
-    alerts = op.key_rm("unkey_alerts", op.stateful_flat_map(
-        "spike_rule", by_brand, partial(steps.spike_check, make_rule=SpikeRule)))
-    # Alert
-    op.output("store_alerts", op.map("alert_rows", alerts, steps.alert_row),
+    by_brand = op.key_on("key_for_warning", enriched, lambda e: e.brand)
+    if feedback is not None:
+        verdicts = op.key_on("key_verdicts", op.filter(
+            "incident_verdicts", feedback, lambda f: isinstance(f, IncidentVerdict)),
+            lambda v: v.brand)
+        by_brand = op.merge("mentions_and_verdicts", by_brand, verdicts)
+    # (brand, EnrichedMention | IncidentVerdict)
+    warnings = op.key_rm("unkey_warnings", op.stateful(
+        "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick)))
+    # IncidentChange | HealthAlert | FalseAlarm
+    changes = op.filter("incident_changes", warnings, lambda w: isinstance(w, IncidentChange))
+    # IncidentChange
+    op.output("store_incidents", op.map("incident_rows", changes, lambda c: c.update.to_row()),
+              ClickHouseSink(cfg.store, tables.INCIDENTS, on_write=tally.counter("incident_changes")))
+    sector_of = analyzer.brands.sector
+    op.output("record_incidents", op.map(
+        "incident_snapshots", changes, lambda c: linkage.incident_snapshot(c, sector_of(c.update.brand))),
+        IncidentRecordSink(cfg.outbox))
+    activations = op.flat_map("activate_playbooks", changes,
+                              partial(linkage.activate, library=cfg.library, sector_of=sector_of))
+    # Activation (protobuf)
+    op.output("store_activations", op.map("activation_rows", activations,
+                                          linkage.activation_table_row),
+              ClickHouseSink(cfg.store, tables.ACTIVATIONS, on_write=tally.counter("activations")))
+    tickets = op.filter_map("complaint_tickets", enriched,
+                            partial(complaint_ticket, customers=cfg.customers))
+    # Ticket (protobuf)
+    op.inspect("count_tickets", tickets, lambda _s, _t: tally.add("tickets", 1))
+    op.output("publish", op.merge("bus_messages", activations, tickets), OutboxSink(cfg.outbox))
+
+    verdicts_done = op.filter("false_alarms", warnings, lambda w: isinstance(w, FalseAlarm))
+    op.output("store_verdicts", op.map("verdict_rows", verdicts_done, steps.feedback_row),
+              ClickHouseSink(cfg.store, tables.FEEDBACK_EVENTS))
+    records = op.map("alert_records", op.merge("alert_stream", warnings, activations),
+                     linkage.alert_record)
+    # AlertRecord (incident change, pipeline health, false alarm, activation)
+    op.output("store_alerts", op.map("alert_rows", records, linkage.AlertRecord.row),
               ClickHouseSink(cfg.store, tables.ALERTS))
-    _output("alerts", alerts, cfg.alerts, lambda a: steps.alert_message(a)[1],
-            steps.alert_message, tally, "alerts")
+    _output("alerts", records, cfg.alerts, lambda r: r.message()[1], linkage.AlertRecord.message,
+            tally, "alerts")
     return flow
 
 
 def _read_feedback(flow: Dataflow, cfg: FlowConfig, tally: Tally):
     """Analysts' labels and verdicts (file or Kafka topic), or None without --feedback."""
-    if cfg.feedback is None:
+    if cfg.feedback is None and not cfg.bus_feedback:
         return None
-    raw, _errors = read_input(flow, cfg.feedback, name="read_feedback")
+    streams = []
+    if cfg.feedback is not None:
+        streams.append(read_input(flow, cfg.feedback, name="read_feedback")[0])
+    if cfg.bus_feedback:
+        streams.append(op.input("read_bus_feedback", flow, OutboxFeedbackSource(cfg.outbox)))
+    raw = streams[0] if len(streams) == 1 else op.merge("all_feedback", *streams)
     parsed = op.map("parse_feedback", raw, steps.parse_feedback_record)
     valid = op.branch("split_feedback", parsed, lambda x: not isinstance(x, DeadLetter))
     op.inspect("count_bad_feedback", valid.falses, lambda _s, _d: tally.add("feedback_invalid", 1))

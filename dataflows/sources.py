@@ -7,10 +7,12 @@ resumes exactly where the last snapshot was taken. Stdin cannot be replayed.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import select
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bytewax import operators as op
@@ -26,6 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING
 
 from yuqing.demo import DemoConfig, DemoGenerator
 from yuqing.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
+from yuqing.outbox import Outbox
 from yuqing.records import DeadLetter, RawRecord
 
 BATCH_LINES = 2000
@@ -135,6 +138,42 @@ class StdinSource(DynamicSource[RawRecord]):
 class _NothingPartition(StatelessSourcePartition[RawRecord]):
     def next_batch(self) -> list[RawRecord]:
         raise StopIteration
+
+
+class _OutboxFeedbackPartition(StatefulSourcePartition[RawRecord, int]):
+    def __init__(self, outbox: Outbox, resume_at: int | None) -> None:
+        self._outbox = outbox
+        self._cursor = resume_at or 0
+
+    def next_batch(self) -> list[RawRecord]:
+        rows = self._outbox.feedback_after(self._cursor, limit=500)
+        if rows:
+            self._cursor = rows[-1][0]
+        return [RawRecord(f"bus-feedback#{pos}", json.dumps(record, ensure_ascii=False).encode())
+                for pos, record in rows]
+
+    def next_awake(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=1)  # poll the outbox once a second
+
+    def snapshot(self) -> int:
+        return self._cursor
+
+
+class OutboxFeedbackSource(FixedPartitionedSource[RawRecord, int]):
+    """Analysts' feedback sent through the gRPC bus (SubmitFeedback), read from the outbox.
+
+    Its position is snapshotted, so a label is learned once even across restarts.
+    It never ends: use it only with live inputs.
+    """
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def list_parts(self) -> list[str]:
+        return ["bus-feedback"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None):
+        return _OutboxFeedbackPartition(self.outbox, resume_state)
 
 
 def kafka_record(msg: KafkaSourceMessage | object) -> RawRecord | DeadLetter:

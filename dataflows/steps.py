@@ -7,20 +7,19 @@ without running a dataflow.
 from __future__ import annotations
 
 import copy
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from yuqing.analyzer import Analysis, Analyzer
 from yuqing.dedup import RecentIds
+from yuqing.early_warning import FalseAlarm
 from yuqing.enriched import EnrichedMention
 from yuqing.feedback import Feedback, InvalidFeedback, SentimentFeedback, parse_feedback
 from yuqing.mention import InvalidMention, Mention, parse_mention
-from yuqing.records import Alert, DeadLetter, RawRecord, to_json_bytes
+from yuqing.records import DeadLetter, RawRecord, to_json_bytes
 from yuqing.sentiment import SentimentModel
-from yuqing.spike import SpikeRule
 from yuqing.stories import StoryClusterer
 from yuqing.textnorm import clean_text
 from yuqing.window_metrics import WindowMetrics
@@ -148,6 +147,15 @@ class FeedbackOutcome:
     outcome: str
 
 
+def feedback_row(item: FeedbackOutcome | FalseAlarm) -> tuple:
+    """A `feedback_events` row: when the model or detector took an analyst's word, and how."""
+    now = datetime.now(UTC)
+    if isinstance(item, FalseAlarm):
+        detail = f"{item.brand}/{item.category} {item.incident_id}: +{item.raise_points:.0f} points"
+        return (now, "incident_verdict", "false_alarm", detail)
+    return (now, "sentiment_label", item.outcome, "")
+
+
 def story_step(
     stories: StoryClusterer | None, item: Analyzed, make: Callable[[], StoryClusterer]
 ) -> tuple[StoryClusterer, Iterable[EnrichedMention]]:
@@ -191,29 +199,3 @@ def dead_letter_row(letter: DeadLetter) -> tuple:
 
 def dead_letter_message(letter: DeadLetter) -> bytes:
     return to_json_bytes(letter.to_json())
-
-
-def spike_check(rule: SpikeRule | None, item: EnrichedMention, make_rule) -> tuple[SpikeRule, Iterable]:
-    """Stateful step per brand: the first, simple spike rule (replaced by issue 5)."""
-    rule = rule if rule is not None else make_rule()
-    spike = rule.push(item.mention.published_at)
-    if spike is None:
-        return rule, ()
-    alert = Alert(
-        kind="spike",
-        brand=item.brand,
-        at=spike.at,
-        summary=f"{item.brand}: {spike.count} mentions in 5 min vs {spike.baseline:.1f} usual",
-        details={"count": spike.count, "baseline": spike.baseline,
-                 "trigger_mention": item.mention.id, "source": item.mention.source},
-    )
-    return rule, (alert,)
-
-
-def alert_row(alert: Alert) -> tuple:
-    payload = json.dumps(alert.to_json(), ensure_ascii=False)
-    return (alert.key, alert.kind, alert.brand, alert.at, alert.summary, payload)
-
-
-def alert_message(alert: Alert) -> tuple[bytes, bytes]:
-    return alert.key.encode("ascii"), to_json_bytes(alert.to_json())

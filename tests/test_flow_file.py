@@ -59,12 +59,21 @@ def test_duplicate_ids_are_counted_once(tmp_path, store_url, store):
     assert rows_to_windows(store.query(WINDOW_QUERY)) == expected_windows(mentions)
 
 
-def test_the_demo_crisis_raises_an_alert_for_its_brand(tmp_path, store_url, store):
+def test_the_demo_crises_open_incidents_and_activate_their_playbooks(tmp_path, store_url, store):
     alerts = tmp_path / "alerts.jsonl"
     summary = launch(RunOptions(input="demo", store=store_url, alerts=str(alerts),
                                 dlq=str(tmp_path / "dlq.jsonl")))
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
-    assert records, "the demo's outage must raise an alert"
-    assert records[0]["brand"] == "星汇支付" and records[0]["schema"] == "yuqing.alert/v1"
-    assert summary.totals["alerts"] == len(records)
+    first = next(r for r in records if r["schema"] == "yuqing.incident/v1")
+    assert (first["brand"], first["category"], first["change"]) == ("星汇支付", "outage", "opened")
+    peaks = dict(store.query("SELECT brand, max(peak_tier) FROM incidents FINAL "
+                             "WHERE NOT false_alarm GROUP BY brand"))
+    assert peaks.get("星汇支付", 0) >= 2 and peaks.get("锐芯电子", 0) >= 2
+    assert set(peaks) <= {"星汇支付", "锐芯电子"}, "no false incidents on the quiet brands"
+    activations = [r for r in records if r["schema"] == "yuqing.activation/v1"]
+    assert any(a["playbook_id"].startswith("outage.") for a in activations)
+    # a tier that returns re-sends its activation under the same key; consumers dedup on it
+    assert len({r["key"] for r in records}) == summary.totals["alerts"]
+    changes = [r["key"] for r in records if r["schema"] == "yuqing.incident/v1"]
+    assert len(changes) == len(set(changes))
     assert summary.counts["dead_letters"] > 0 and summary.counts["duplicates"] > 0

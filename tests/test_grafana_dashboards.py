@@ -2,10 +2,9 @@
 
 Each panel's SQL is expanded the way Grafana and grafana-clickhouse-datasource
 expand it (yuqing.grafana_macros) and run with chDB on the tables a demo run
-filled. A query that does not parse or run fails; one that returns no rows
-fails too, unless a table it reads is still empty because the flow does not
-fill it yet: then the test is an expected failure (non-strict), and turns
-strict by itself once the flow fills that table.
+filled. The demo is operated end to end (tests/demo_runs.py): the flow, then a
+runner working the gRPC bus, so every table holds rows the product made. A
+query that does not parse, does not run or returns no rows fails the build.
 """
 
 from __future__ import annotations
@@ -245,12 +244,11 @@ class DemoStore:
 
 @pytest.fixture(scope="module")
 def demo_url(chdb_dir, tmp_path_factory) -> str:
-    from yuqing.dataflows.launcher import RunOptions, launch
+    from demo_runs import run_operated_demo
 
     out = tmp_path_factory.mktemp("grafana_demo")
     url = f"chdb://{chdb_dir}?database=grafana_demo"
-    launch(RunOptions(input="demo", store=url, alerts=str(out / "alerts.jsonl"),
-                      dlq=str(out / "dead_letters.jsonl")))
+    run_operated_demo(url, out)
     return url
 
 
@@ -261,39 +259,17 @@ def demo(demo_url):
     demo.store.close()
 
 
-@pytest.fixture(scope="module")
-def demo_with_operations(demo_url, chdb_dir):
-    """A copy of the demo database plus sample incidents, activations, tasks, deliveries, feedback."""
-    from ops_factory import write_ops_rows
-
-    url = f"chdb://{chdb_dir}?database=grafana_ops"
-    source = DemoStore(demo_url).store
-    for table in ALL_TABLES:
-        source.client.command("CREATE DATABASE IF NOT EXISTS grafana_ops")
-        source.client.command(f"CREATE TABLE IF NOT EXISTS grafana_ops.{table.name} "
-                              f"AS grafana_demo.{table.name}")
-        source.client.command(f"INSERT INTO grafana_ops.{table.name} SELECT * FROM grafana_demo.{table.name}")
-    ops = DemoStore(url)
-    write_ops_rows(ops.store)
-    ops = DemoStore(url)  # variables and empty tables again, now with incidents
-    yield ops
-    ops.store.close()
-    source.close()
-
-
 def _expect_rows(request, demo: DemoStore, sql: str, rows: list, what: str) -> None:
     if rows:
         return
     waiting = demo.empty_tables_read_by(sql)
     if waiting:
-        tables = ", ".join(waiting)
-        request.applymarker(pytest.mark.xfail(
-            strict=False, reason=f"table {tables} not yet filled by the flow"))
+        pytest.fail(f"{what}: the demo left table(s) {', '.join(waiting)} empty\n{sql}")
     pytest.fail(f"{what} returned no rows on the demo run\n{sql}")
 
 
-def test_demo_fills_the_core_tables(demo):
-    assert not {"mentions", "window_metrics", "dead_letters", "alerts"} & demo.empty
+def test_the_operated_demo_fills_every_table(demo):
+    assert not demo.empty
 
 
 @pytest.mark.parametrize(("name", "sql"), _variables())
@@ -310,15 +286,3 @@ def test_panel_query_runs_and_returns_rows(request, demo, uid, panel, sql):
     # The crisis brand, its category and one source selected: the non-"All" path parses and runs.
     demo.rows(demo.expand(sql, panel, **CRISIS))
     _expect_rows(request, demo, expanded, rows, f"{uid} / {panel['title']}")
-
-
-def test_every_query_returns_rows_once_the_operations_tables_are_filled(demo_with_operations):
-    """With sample rows in the tables the flow does not fill yet, no panel may come back empty."""
-    ops = demo_with_operations
-    assert not ops.empty, f"tables still empty: {ops.empty}"
-    empty = []
-    for param in [*_queries(), *_variables()]:
-        sql, panel = param.values[-1], (param.values[1] if len(param.values) == 3 else {})
-        if not ops.rows(ops.expand(sql, panel)):
-            empty.append(param.id)
-    assert not empty, "queries with no rows: " + "; ".join(empty)

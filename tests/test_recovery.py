@@ -23,7 +23,8 @@ def _run_args(source: str, store: str, tmp_path) -> list[str]:
     return [sys.executable, "-m", "yuqing.cli", "run", "--input", source, "--store", store,
             "--recovery", str(tmp_path / "recovery"), "--snapshot-interval", "0.2",
             "--alerts", str(tmp_path / "alerts.jsonl"), "--dlq", str(tmp_path / "dlq.jsonl"),
-            "--progress-every", "0.1"]
+            "--progress-every", "0.1", "--bus", "127.0.0.1:0",
+            "--outbox", str(tmp_path / "outbox.sqlite3")]
 
 
 def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> None:

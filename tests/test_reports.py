@@ -1,8 +1,4 @@
-"""`yuqing report brief` and `yuqing report incident` on a demo run.
-
-The incident review needs incidents; until the flow writes them, the test adds
-sample operations rows (tests/ops_factory.py) derived from the demo's spikes.
-"""
+"""`yuqing report brief` and `yuqing report incident` on an operated demo run (tests/demo_runs.py)."""
 
 from __future__ import annotations
 
@@ -22,21 +18,20 @@ DEMO_DAY = "2026-11-20"  # the demo runs 08:00–14:00 Beijing time on this day
 @pytest.fixture(scope="module")
 def demo_store(chdb_dir, tmp_path_factory):
     """A demo run (database reports_demo) with incidents: (url, open Store, incident ids)."""
-    from ops_factory import write_ops_rows
-
-    from yuqing.dataflows.launcher import RunOptions, launch
     from yuqing.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
 
+    from demo_runs import run_operated_demo
+
     out = tmp_path_factory.mktemp("reports_demo")
     url = f"chdb://{chdb_dir}?database=reports_demo"
-    launch(RunOptions(input="demo", store=url, alerts=str(out / "alerts.jsonl"),
-                      dlq=str(out / "dead_letters.jsonl")))
+    run_operated_demo(url, out)
     store = Store(parse_store(url))
     store.client.database = store.spec.database
-    ids = [r[0] for r in store.query("SELECT DISTINCT incident_id FROM incidents")]
-    if not ids:  # the flow does not write incidents yet
-        ids = write_ops_rows(store)
+    ids = [r[0] for r in store.query("SELECT DISTINCT incident_id FROM incidents "
+                                     "ORDER BY brand != {b:String}, incident_id",
+                                     {"b": CRISIS_BRAND})]
+    assert ids, "the demo's crises must open incidents"
     yield url, store, ids
     store.close()
 

@@ -1,4 +1,4 @@
-"""Records that cross the flow's edges: raw input, dead letters and alerts.
+"""Records that cross the flow's edges: raw input and dead letters.
 
 Each has a versioned JSON form, because other teams read the dead-letter
 and alert streams without our code.
@@ -7,13 +7,10 @@ and alert streams without our code.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 DEAD_LETTER_SCHEMA = "yuqing.deadletter/v1"
-ALERT_SCHEMA = "yuqing.alert/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,33 +35,6 @@ class DeadLetter:
         except UnicodeDecodeError:
             raw = {"raw_base64": base64.b64encode(self.data).decode("ascii")}
         return {"schema": DEAD_LETTER_SCHEMA, "origin": self.origin, "reason": self.reason, **raw}
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """Something the alert stream announces; `key` is stable so consumers can dedup."""
-
-    kind: str
-    brand: str
-    at: datetime
-    summary: str
-    details: dict = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        basis = f"{self.kind}|{self.brand}|{self.at.isoformat()}"
-        return hashlib.sha1(basis.encode("utf-8")).hexdigest()[:20]
-
-    def to_json(self) -> dict:
-        return {
-            "schema": ALERT_SCHEMA,
-            "key": self.key,
-            "kind": self.kind,
-            "brand": self.brand,
-            "at": self.at.isoformat(),
-            "summary": self.summary,
-            "details": self.details,
-        }
 
 
 def to_json_bytes(obj: dict) -> bytes:

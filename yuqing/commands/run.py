@@ -61,6 +61,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1,
                    help="worker threads in this process (scale out with processes instead: "
                    "python -m bytewax.run -i/-a)")
+    link = p.add_argument_group("early warning and linkage")
+    link.add_argument("--playbooks", type=Path, action="append", default=[],
+                      help="extra playbook folder (repeatable), added to the shipped library; "
+                      "an invalid library stops the start")
+    link.add_argument("--warning-config", type=Path,
+                      default=os.environ.get("YUQING_WARNING_CONFIG"),
+                      help="YAML with tier thresholds per brand/category (see docs/early_warning.md)")
+    link.add_argument("--customers", type=Path,
+                      help="YAML mapping source:author_id to customer ids, for complaint tickets")
+    link.add_argument("--outbox", type=Path, default=Path(_env("YUQING_OUTBOX", "var/outbox.sqlite3")),
+                      help="durable outbox of activations and tickets (env YUQING_OUTBOX)")
+    link.add_argument("--bus", default=_env("YUQING_BUS", "127.0.0.1:50151"),
+                      help="HOST:PORT of the gRPC action bus served while running, or off "
+                      "(env YUQING_BUS)")
+    link.add_argument("--tokens", type=Path, help="runner token file (YAML, hashed tokens)")
+    link.add_argument("--tls-cert", help="bus server certificate (PEM); turns TLS on")
+    link.add_argument("--tls-key", help="bus server private key (PEM)")
+    link.add_argument("--tls-client-ca", help="CA that runner certificates must chain to (mTLS)")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
                    help="log a progress line with the counts this often")
     demo = p.add_argument_group("demo input")
@@ -84,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         brand_files=tuple(args.brands), user_dicts=tuple(args.user_dict),
         lexicons=tuple(args.lexicon), engine=args.engine, feedback=args.feedback,
         workers=args.workers, progress_every=args.progress_every,
+        playbooks=tuple(args.playbooks), warning_config=args.warning_config,
+        customers=args.customers, outbox=args.outbox, bus=args.bus, tokens=args.tokens,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         demo_hours=args.demo_hours, demo_rate=args.demo_rate, demo_seed=args.demo_seed,
     )
     started = time.perf_counter()

@@ -1,0 +1,93 @@
+"""From incident changes to what acts on them: activations, tickets, and alert-stream records.
+
+Plain functions the flow's steps call: an incident change becomes the
+activations of every matching playbook (most specific first), a complaint
+becomes a ticket, and everything the alert stream carries becomes one
+`AlertRecord` (a versioned JSON document with a stable key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from yuqing.activation import activation_row, activations_for, snapshot_from_incident_json
+from yuqing.dataflows.warning import IncidentChange
+from yuqing.early_warning import FalseAlarm
+from yuqing.playbook_library import PlaybookLibrary
+from yuqing.proto import activation_pb2
+from yuqing.records import to_json_bytes
+from yuqing.silence import HealthAlert
+from yuqing.sinks import tables
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One alert-stream message: stable key, kind, brand, time, one-line summary, JSON body."""
+
+    key: str
+    kind: str
+    brand: str
+    at: datetime
+    summary: str
+    body: dict
+
+    def row(self) -> tuple:
+        """A row of the `alerts` table (the alert stream's log in ClickHouse)."""
+        payload = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), default=str)
+        return (self.key, self.kind, self.brand, self.at, self.summary, payload)
+
+    def message(self) -> tuple[bytes, bytes]:
+        """(key, value) for Kafka; the value alone is a JSONL line."""
+        return self.key.encode("utf-8"), to_json_bytes(json.loads(json.dumps(self.body, default=str)))
+
+
+def alert_record(item: IncidentChange | HealthAlert | FalseAlarm | activation_pb2.Activation
+                 ) -> AlertRecord:
+    """The alert-stream form of anything the linkage produces."""
+    if isinstance(item, IncidentChange):
+        u = item.update
+        summary = (f"{u.brand} {u.category}: {u.change} → tier {u.tier} "
+                   f"(risk {u.score:.0f}, peak {u.peak_score:.0f})")
+        return AlertRecord(u.key, "incident", u.brand, u.at, summary, u.to_json())
+    if isinstance(item, HealthAlert):
+        return AlertRecord(item.key, "pipeline_health", item.brand, item.at, item.summary,
+                           item.to_json())
+    if isinstance(item, FalseAlarm):
+        body = item.to_json()
+        key = f"false_alarm:{item.brand}:{item.category}:{item.at.isoformat()}"
+        return AlertRecord(key, "false_alarm", item.brand, item.at,
+                           f"{item.brand} {item.category}: marked false alarm, bar raised "
+                           f"{item.raise_points:.0f} points until {item.until:%Y-%m-%d %H:%M}", body)
+    if isinstance(item, activation_pb2.Activation):
+        row = activation_row(item)
+        body = {k: v for k, v in row.items() if k != "payload"}
+        body["activation"] = json.loads(row["payload"])
+        summary = (f"{row['brand']} {row['category']}: playbook {row['playbook_id']} "
+                   f"v{row['playbook_version']} at tier {row['tier']} → {', '.join(row['departments'])}")
+        return AlertRecord(row["key"], "activation", row["brand"], row["created_at"], summary, body)
+    raise TypeError(f"no alert form for {type(item).__name__}")
+
+
+def incident_snapshot(change: IncidentChange, sector: str) -> dict[str, Any]:
+    """The bus's incident snapshot (what playbooks render from and GetIncident returns)."""
+    return snapshot_from_incident_json(change.update.to_json(), sector=sector,
+                                       mentions=change.mentions.get)
+
+
+def activate(change: IncidentChange, library: PlaybookLibrary,
+             sector_of: Callable[[str], str]) -> list[activation_pb2.Activation]:
+    """Activations for an incident that opened or changed tier; none for a resolution."""
+    update = change.update
+    if update.change not in ("opened", "escalated", "de-escalated") or update.tier < 1:
+        return []
+    return activations_for(library, incident_snapshot(change, sector_of(update.brand)),
+                           sector=sector_of(update.brand))
+
+
+def activation_table_row(activation: activation_pb2.Activation) -> tuple:
+    row = activation_row(activation)
+    return tuple(row[c] for c in tables.ACTIVATIONS.columns)

@@ -1,0 +1,99 @@
+"""The early-warning step: one `BrandMonitor` per brand in Bytewax state, with a wall-clock timer.
+
+Each mention is evaluated as it arrives (no window wait). Analysts' incident
+verdicts for the brand arrive on the same key. For live inputs a timer calls
+`tick(now)` so quiet streams and cooling incidents are noticed without new
+mentions; replays of history run on event time only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bytewax.operators import StatefulLogic
+
+from yuqing.early_warning import BrandMonitor, FalseAlarm
+from yuqing.enriched import EnrichedMention
+from yuqing.feedback import IncidentVerdict
+from yuqing.incidents import IncidentUpdate
+from yuqing.silence import HealthAlert
+from yuqing.warning_config import WarningConfig
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentChange:
+    """An incident update plus the contract JSON of the mentions its evidence names."""
+
+    update: IncidentUpdate
+    mentions: dict[str, dict] = field(default_factory=dict)
+
+
+Warning = IncidentChange | HealthAlert | FalseAlarm
+
+
+class WarningLogic(StatefulLogic):
+    """Bytewax logic around a `BrandMonitor`; state is the monitor itself."""
+
+    def __init__(self, monitor: BrandMonitor | None, config: WarningConfig,
+                 tick: timedelta | None, remember: int = 2000) -> None:
+        self.monitor = monitor  # made on the first item: the builder is not told the key
+        self.config = config
+        self.tick_every = tick
+        self._recent: OrderedDict[str, dict] = OrderedDict()  # cache for evidence, not state
+        self._remember = remember
+
+    def on_item(self, value: EnrichedMention | IncidentVerdict) -> tuple[Iterable[Warning], bool]:
+        if self.monitor is None:
+            self.monitor = BrandMonitor(value.brand, self.config)
+        if isinstance(value, IncidentVerdict):
+            return self._verdict(value), False
+        mention = value.mention
+        self._recent[mention.id] = mention.to_json()
+        if len(self._recent) > self._remember:
+            self._recent.popitem(last=False)
+        return self._wrap(self.monitor.push(value)), False  # type: ignore[arg-type]
+
+    def on_notify(self) -> tuple[Iterable[Warning], bool]:
+        if self.monitor is None:
+            return (), False
+        return self._wrap(self.monitor.tick(datetime.now(UTC))), False
+
+    def on_eof(self) -> tuple[Iterable[Warning], bool]:
+        return (), False
+
+    def notify_at(self) -> datetime | None:
+        return None if self.tick_every is None else datetime.now(UTC) + self.tick_every
+
+    def snapshot(self) -> BrandMonitor | None:
+        return self.monitor
+
+    def _verdict(self, verdict: IncidentVerdict) -> list[Warning]:
+        if verdict.verdict != "false_alarm":
+            return []
+        at = verdict.at or datetime.now(UTC)
+        assert self.monitor is not None
+        alarm = self.monitor.mark_false_alarm(verdict.category, at, note=verdict.analyst)
+        out: list[Warning] = [alarm]
+        if alarm.update is not None:
+            out.append(IncidentChange(alarm.update))
+        return out
+
+    def _wrap(self, results: list) -> list[Warning]:
+        out: list[Warning] = []
+        for result in results:
+            if isinstance(result, IncidentUpdate):
+                ids = [m.get("mention_id") for m in
+                       result.evidence.get("influential_mentions", ()) if isinstance(m, dict)]
+                found = {i: self._recent[i] for i in ids if i in self._recent}
+                out.append(IncidentChange(result, found))
+            else:
+                out.append(result)
+        return out
+
+
+def warning_builder(config: WarningConfig, tick: timedelta | None):
+    """The `op.stateful` builder: a brand key's logic, from its snapshot when resuming."""
+    return lambda resume: WarningLogic(resume, config, tick)
