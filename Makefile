@@ -30,6 +30,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python loadtest/bench_flow.py
 	$(BIN)/python loadtest/bench_report.py
+	$(BIN)/python loadtest/bench_latency.py
 
 clean:
 	rm -rf var build *.egg-info .pytest_cache .ruff_cache

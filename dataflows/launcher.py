@@ -18,7 +18,6 @@ from yuqing.demo import DemoConfig
 from yuqing.endpoints import (
     FileOutput,
     KafkaTopic,
-    StdinInput,
     parse_input,
     parse_output,
     parse_store,
@@ -125,8 +124,7 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
     with the file and field named, before any data moves.
     """
     source = parse_input(options.input)
-    live = isinstance(source, StdinInput) or (
-        isinstance(source, KafkaTopic) and not source.stop_at_end)
+    live = isinstance(source, KafkaTopic) and not source.stop_at_end  # runs until stopped
     return FlowConfig(
         input=source,
         store=parse_store(options.store),

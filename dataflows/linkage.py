@@ -74,8 +74,10 @@ def alert_record(item: IncidentChange | HealthAlert | FalseAlarm | activation_pb
 
 def incident_snapshot(change: IncidentChange, sector: str) -> dict[str, Any]:
     """The bus's incident snapshot (what playbooks render from and GetIncident returns)."""
-    return snapshot_from_incident_json(change.update.to_json(), sector=sector,
-                                       mentions=change.mentions.get)
+    snapshot = snapshot_from_incident_json(change.update.to_json(), sector=sector,
+                                           mentions=change.mentions.get)
+    snapshot["trigger_mention_id"] = change.trigger
+    return snapshot
 
 
 def activate(change: IncidentChange, library: PlaybookLibrary,

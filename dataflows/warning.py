@@ -19,6 +19,7 @@ from yuqing.early_warning import BrandMonitor, FalseAlarm
 from yuqing.enriched import EnrichedMention
 from yuqing.feedback import IncidentVerdict
 from yuqing.incidents import IncidentUpdate
+from yuqing.mention import Mention
 from yuqing.silence import HealthAlert
 from yuqing.warning_config import WarningConfig
 
@@ -29,6 +30,7 @@ class IncidentChange:
 
     update: IncidentUpdate
     mentions: dict[str, dict] = field(default_factory=dict)
+    trigger: str = ""  # the mention whose arrival caused the change ("" for a timer)
 
 
 Warning = IncidentChange | HealthAlert | FalseAlarm
@@ -42,7 +44,7 @@ class WarningLogic(StatefulLogic):
         self.monitor = monitor  # made on the first item: the builder is not told the key
         self.config = config
         self.tick_every = tick
-        self._recent: OrderedDict[str, dict] = OrderedDict()  # cache for evidence, not state
+        self._recent: OrderedDict[str, Mention] = OrderedDict()  # cache for evidence, not state
         self._remember = remember
 
     def on_item(self, value: EnrichedMention | IncidentVerdict) -> tuple[Iterable[Warning], bool]:
@@ -51,10 +53,10 @@ class WarningLogic(StatefulLogic):
         if isinstance(value, IncidentVerdict):
             return self._verdict(value), False
         mention = value.mention
-        self._recent[mention.id] = mention.to_json()
+        self._recent[mention.id] = mention
         if len(self._recent) > self._remember:
             self._recent.popitem(last=False)
-        return self._wrap(self.monitor.push(value)), False  # type: ignore[arg-type]
+        return self._wrap(self.monitor.push(value), mention.id), False  # type: ignore[arg-type]
 
     def on_notify(self) -> tuple[Iterable[Warning], bool]:
         if self.monitor is None:
@@ -81,14 +83,14 @@ class WarningLogic(StatefulLogic):
             out.append(IncidentChange(alarm.update))
         return out
 
-    def _wrap(self, results: list) -> list[Warning]:
+    def _wrap(self, results: list, trigger: str = "") -> list[Warning]:
         out: list[Warning] = []
         for result in results:
             if isinstance(result, IncidentUpdate):
                 ids = [m.get("mention_id") for m in
                        result.evidence.get("influential_mentions", ()) if isinstance(m, dict)]
-                found = {i: self._recent[i] for i in ids if i in self._recent}
-                out.append(IncidentChange(result, found))
+                found = {i: self._recent[i].to_json() for i in ids if i in self._recent}
+                out.append(IncidentChange(result, found, trigger))
             else:
                 out.append(result)
         return out

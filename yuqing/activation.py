@@ -137,6 +137,7 @@ def snapshot_proto(incident: Mapping[str, Any]) -> activation_pb2.IncidentSnapsh
             baseline=_float(metrics.get("baseline"))),
         top_keywords=[k for k in incident.get("top_keywords") or () if isinstance(k, str)],
         sources=[s for s in incident.get("sources") or () if isinstance(s, str)],
+        trigger_mention_id=_str(incident.get("trigger_mention_id")),
     )
     for name in ("first_seen", "last_seen", "opened_at", "tier_since"):
         _set_time(snap, name, incident.get(name))

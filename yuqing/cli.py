@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "yuqing.commands.detect",
     "yuqing.commands.warn",
     "yuqing.commands.playbooks",
+    "yuqing.commands.drill",
     "yuqing.commands.bus",
     "yuqing.commands.runner",
     "yuqing.commands.report",
