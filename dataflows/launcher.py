@@ -103,7 +103,8 @@ class RunSummary:
         if self.bus:
             lines.append(f"  action bus served on {self.bus} while running; serve the outbox again "
                          f"with: yuqing bus serve --outbox {cfg.outbox.path}")
-        query = "SELECT brand, category, max(tier) FROM incidents FINAL GROUP BY ALL"
+        query = ("SELECT brand, sum(mentions) AS mentions, sum(negative) AS negative "
+                 "FROM window_metrics FINAL GROUP BY brand ORDER BY mentions DESC")
         lines.append(f'  look: yuqing sql --store "{_store_flag(cfg)}" "{query}"')
         return "\n".join(lines)
 

@@ -187,13 +187,16 @@ class DemoConfig:
 
 
 def default_crises(start: datetime = datetime(2026, 11, 20, 8, 0, tzinfo=CST)) -> tuple[Crisis, ...]:
-    """The demo's scenarios: a payment outage, then a battery-defect story."""
+    """The demo's scenarios: a payment outage, a battery-defect story, then debt-collection complaints."""
     return (
         Crisis("星汇支付", "outage", start + timedelta(hours=2, minutes=30), timedelta(minutes=50),
                peak_per_minute=60.0, templates=CRISIS_TEXTS["outage"]),
         Crisis("锐芯电子", "product_defect", start + timedelta(hours=4, minutes=10),
                timedelta(minutes=40), peak_per_minute=25.0, templates=CRISIS_TEXTS["product_defect"],
                origin="douyin", tier_expected=2),
+        Crisis("安达消费金融", "complaint_collection", start + timedelta(hours=5, minutes=15),
+               timedelta(minutes=30), peak_per_minute=6.0,
+               templates=CRISIS_TEXTS["complaint_collection"], tier_expected=2),
     )
 
 
