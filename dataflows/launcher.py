@@ -205,8 +205,12 @@ def launch(options: RunOptions) -> RunSummary:
         log.info("running: input=%s store=%s alerts=%s dlq=%s", options.input, cfg.store,
                  options.alerts, options.dlq)
         flow = build_flow(cfg)
-        cli_main(flow, workers_per_process=options.workers,
-                 epoch_interval=options.snapshot_interval, recovery_config=recovery)
+        stop_heartbeat = cfg.tally.heartbeat()
+        try:
+            cli_main(flow, workers_per_process=options.workers,
+                     epoch_interval=options.snapshot_interval, recovery_config=recovery)
+        finally:
+            stop_heartbeat.set()
     finally:
         if mirror is not None:
             mirror.stop()

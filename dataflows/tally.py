@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -18,25 +17,34 @@ log = logging.getLogger("yuqing.progress")
 class Tally:
     """Thread-safe named counters (Bytewax worker threads share one process).
 
-    Every `progress_every` seconds the counts are logged as one `progress:`
-    line, a heartbeat that says the flow is alive and moving.
+    While `heartbeat` runs, the counts are logged every `progress_every`
+    seconds as one `progress:` line whenever they changed: it says the flow is
+    alive and how far it got, also when no new item arrives.
     """
 
     def __init__(self, progress_every: float = 10.0) -> None:
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.progress_every = progress_every
-        self._last_log = time.monotonic()
+        self._stop = threading.Event()
 
     def add(self, name: str, n: int) -> None:
         with self._lock:
             self._counts[name] += n
-            now = time.monotonic()
-            if now - self._last_log < self.progress_every:
-                return
-            self._last_log = now
-            counts = " ".join(f"{k}={v}" for k, v in sorted(self._counts.items()))
-        log.info("progress: %s", counts)
+
+    def heartbeat(self) -> threading.Event:
+        """Start logging progress in a daemon thread; set the returned event to stop it."""
+        def beat() -> None:
+            last: dict[str, int] = {}
+            while not self._stop.wait(self.progress_every):
+                counts = self.as_dict()
+                if counts != last:
+                    last = counts
+                    log.info("progress: %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+        self._stop.clear()
+        threading.Thread(target=beat, name="progress", daemon=True).start()
+        return self._stop
 
     def counter(self, name: str) -> Callable[[int], None]:
         return lambda n: self.add(name, n)
