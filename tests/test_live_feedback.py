@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 
 import grpc
 import pytest
@@ -14,21 +13,10 @@ from yuqing.proto import action_bus_pb2 as bus
 from yuqing.proto import action_bus_pb2_grpc
 
 from mentions_factory import encode, make_mentions
+from process_lines import wait_for_line
 from store_fixtures import sql_in_subprocess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-def _read_until(process: subprocess.Popen, needle: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    assert process.stderr is not None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if needle in line:
-            return line
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError(f"the flow never logged {needle!r}")
 
 
 def test_labels_submitted_over_grpc_reach_the_live_model(kafka_broker, kafka_topic_factory,
@@ -44,8 +32,8 @@ def test_labels_submitted_over_grpc_reach_the_live_model(kafka_broker, kafka_top
          "--dlq", str(tmp_path / "d.jsonl"), "--progress-every", "0.2"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        address = _read_until(flow, "action bus listening on").rsplit("listening on ", 1)[1].split()[0]
-        _read_until(flow, "mentions=300")
+        address = wait_for_line(flow, "action bus listening on").rsplit("listening on ", 1)[1].split()[0]
+        wait_for_line(flow, "mentions=300")
         with grpc.insecure_channel(address) as channel:
             stub = action_bus_pb2_grpc.ActionBusStub(channel)
             answers = [stub.SubmitFeedback(bus.SubmitFeedbackRequest(
@@ -54,7 +42,7 @@ def test_labels_submitted_over_grpc_reach_the_live_model(kafka_broker, kafka_top
             answers.append(stub.SubmitFeedback(bus.SubmitFeedbackRequest(
                 mention_id=mentions[10]["id"], sentiment=bus.SENTIMENT_LABEL_POSITIVE), timeout=10))
         assert all(a.accepted for a in answers), answers
-        _read_until(flow, "feedback_learned=4", timeout=30)
+        wait_for_line(flow, "feedback_learned=4", timeout=30)
     finally:
         flow.send_signal(signal.SIGINT)
         try:

@@ -14,6 +14,7 @@ import pytest
 from yuqing.dataflows.launcher import RunOptions, launch
 
 from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
+from process_lines import wait_for_line
 from store_fixtures import sql_in_subprocess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -25,18 +26,6 @@ def _run_args(source: str, store: str, tmp_path) -> list[str]:
             "--alerts", str(tmp_path / "alerts.jsonl"), "--dlq", str(tmp_path / "dlq.jsonl"),
             "--progress-every", "0.1", "--bus", "127.0.0.1:0",
             "--outbox", str(tmp_path / "outbox.sqlite3")]
-
-
-def _wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    assert process.stderr is not None
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if needle in line:
-            return
-        if not line and process.poll() is not None:
-            break
-    raise AssertionError(f"flow never logged {needle!r}")
 
 
 def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_twice(
@@ -51,7 +40,7 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     first = subprocess.Popen(_run_args(live, crash_store, tmp_path), stderr=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, text=True)
     try:
-        _wait_for_line(first, "running:", timeout=60)
+        wait_for_line(first, "running:", timeout=60)
         half_sent = threading.Event()
 
         def produce_slowly() -> None:
@@ -63,7 +52,7 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
 
         producer = threading.Thread(target=produce_slowly)
         producer.start()
-        _wait_for_line(first, "progress: ", timeout=60)  # mentions are being written
+        wait_for_line(first, "progress: ", timeout=60)  # mentions are being written
         assert half_sent.wait(60)
         time.sleep(0.5)  # let it snapshot a few epochs, then pull the plug
         os.kill(first.pid, signal.SIGKILL)

@@ -1,0 +1,19 @@
+"""Watching a flow that runs in a subprocess through what it logs."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float = 60) -> str:
+    """The first stderr line containing `needle`; fails when the process ends or time runs out."""
+    deadline = time.monotonic() + timeout
+    assert process.stderr is not None
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if needle in line:
+            return line
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"the flow never logged {needle!r}")
