@@ -148,6 +148,7 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         outbox=outbox if outbox is not None else Outbox(":memory:"),
         tick=timedelta(seconds=30) if live else None,
         bus_feedback=live,
+        recovering=options.recovery is not None,
     )
 
 

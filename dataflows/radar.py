@@ -24,6 +24,7 @@ from bytewax.operators.windowing import EventClock, TumblingWindower
 
 from yuqing.analyzer import Analyzer
 from yuqing.dataflows import linkage, steps
+from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
 from yuqing.dataflows.tally import Tally
 from yuqing.dataflows.warning import IncidentChange, warning_builder
@@ -70,6 +71,7 @@ class FlowConfig:
     customers: CustomerMap = field(default_factory=CustomerMap)
     tick: timedelta | None = None  # wall-clock timer for live inputs (silence, cooling incidents)
     bus_feedback: bool = False  # also read analysts' feedback sent to the gRPC bus
+    recovering: bool = False  # snapshot keyed state (only needed with --recovery)
     demo: DemoConfig = field(default_factory=DemoConfig)
     tally: Tally = field(default_factory=Tally)
 
@@ -106,7 +108,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
     keyed = op.key_on("key_by_brand", valid.trues, analyzer.brand_of)
     # (brand, Mention)
-    checked = op.stateful_flat_map("dedup", keyed, partial(steps.dedup, horizon=cfg.dedup_horizon))
+    checked = keyed_state.stateful_flat_map(
+        "dedup", keyed, partial(steps.dedup, horizon=cfg.dedup_horizon), cfg.recovering)
     # (brand, Mention | Duplicate)
     fresh = op.branch("split_duplicates", checked, lambda kv: isinstance(kv[1], Mention))
     op.inspect("count_duplicates", fresh.falses, lambda _s, _d: tally.add("duplicates", 1))
@@ -121,8 +124,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
             lambda _f: "sentiment")
         to_model = op.merge("mentions_and_labels", to_model, labels)
     # ("sentiment", Analyzed | SentimentFeedback)
-    scored = op.key_rm("unkey_model", op.stateful_flat_map(
-        "sentiment", to_model, partial(steps.sentiment_step, analyzer=analyzer)))
+    scored = op.key_rm("unkey_model", keyed_state.stateful_flat_map(
+        "sentiment", to_model, partial(steps.sentiment_step, analyzer=analyzer), cfg.recovering))
     # Analyzed | FeedbackOutcome
     learned = op.branch("split_outcomes", scored, lambda x: isinstance(x, steps.Analyzed))
     op.inspect("count_feedback", learned.falses,
@@ -130,8 +133,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     op.output("store_label_outcomes", op.map("label_rows", learned.falses, steps.feedback_row),
               ClickHouseSink(cfg.store, tables.FEEDBACK_EVENTS))
     by_brand_story = op.key_on("key_for_stories", learned.trues, lambda a: a.analysis.brand)
-    enriched = op.key_rm("unkey_stories", op.stateful_flat_map(
-        "stories", by_brand_story, partial(steps.story_step, make=StoryClusterer)))
+    enriched = op.key_rm("unkey_stories", keyed_state.stateful_flat_map(
+        "stories", by_brand_story, partial(steps.story_step, make=StoryClusterer), cfg.recovering))
     # EnrichedMention (tokens, sentiment, category, story_id)
     rows = op.map("mention_rows", enriched,
                   partial(steps.mention_row, keywords=analyzer.tokenizer.content))
@@ -159,7 +162,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         by_brand = op.merge("mentions_and_verdicts", by_brand, verdicts)
     # (brand, EnrichedMention | IncidentVerdict)
     warnings = op.key_rm("unkey_warnings", op.stateful(
-        "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick)))
+        "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering)))
     # IncidentChange | HealthAlert | FalseAlarm
     changes = op.filter("incident_changes", warnings, lambda w: isinstance(w, IncidentChange))
     # IncidentChange

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from bytewax.operators import StatefulLogic
 
+from yuqing.dataflows.state import freeze, thaw
 from yuqing.early_warning import BrandMonitor, FalseAlarm
 from yuqing.enriched import EnrichedMention
 from yuqing.feedback import IncidentVerdict
@@ -40,8 +41,9 @@ class WarningLogic(StatefulLogic):
     """Bytewax logic around a `BrandMonitor`; state is the monitor itself."""
 
     def __init__(self, monitor: BrandMonitor | None, config: WarningConfig,
-                 tick: timedelta | None, remember: int = 2000) -> None:
+                 tick: timedelta | None, recovering: bool = False, remember: int = 2000) -> None:
         self.monitor = monitor  # made on the first item: the builder is not told the key
+        self.recovering = recovering
         self.config = config
         self.tick_every = tick
         self._recent: OrderedDict[str, Mention] = OrderedDict()  # cache for evidence, not state
@@ -69,8 +71,8 @@ class WarningLogic(StatefulLogic):
     def notify_at(self) -> datetime | None:
         return None if self.tick_every is None else datetime.now(UTC) + self.tick_every
 
-    def snapshot(self) -> BrandMonitor | None:
-        return self.monitor
+    def snapshot(self) -> bytes | None:
+        return freeze(self.monitor, self.recovering)
 
     def _verdict(self, verdict: IncidentVerdict) -> list[Warning]:
         if verdict.verdict != "false_alarm":
@@ -96,6 +98,6 @@ class WarningLogic(StatefulLogic):
         return out
 
 
-def warning_builder(config: WarningConfig, tick: timedelta | None):
+def warning_builder(config: WarningConfig, tick: timedelta | None, recovering: bool = False):
     """The `op.stateful` builder: a brand key's logic, from its snapshot when resuming."""
-    return lambda resume: WarningLogic(resume, config, tick)
+    return lambda resume: WarningLogic(thaw(resume), config, tick, recovering)

@@ -28,15 +28,35 @@ def _cpu() -> float:
     return time.process_time()
 
 
-def write_corpus(path: Path, hours: float, rate: float, seed: int) -> list[str]:
+def real_texts(path: Path) -> list[str]:
+    """Texts of a `label<TAB>text` file (e.g. ../shared/data/sentiment/weibo2018_train.tsv)."""
+    if not path.is_file():
+        raise SystemExit(f"--texts {path}: not found; give a label<TAB>text TSV such as "
+                         "../shared/data/sentiment/weibo2018_train.tsv, or leave --texts out")
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    return [line.split("\t", 1)[1] for line in lines if "\t" in line]
+
+
+def write_corpus(path: Path, hours: float, rate: float, seed: int,
+                 replace_texts: list[str] | None = None) -> list[str]:
+    """The demo stream as JSONL; with `replace_texts`, background posts get those texts in turn
+    (real Weibo posts are longer and more varied than the demo's templates)."""
+    from yuqing.brands import BrandMatcher
     from yuqing.demo import DemoConfig, DemoGenerator
 
-    texts = []
+    brands = BrandMatcher.default()
+    texts, turn = [], 0
     with path.open("wb") as out:
         for line in DemoGenerator(DemoConfig(hours=hours, base_per_minute=rate, seed=seed)):
-            out.write(line + b"\n")
             with contextlib.suppress(ValueError, KeyError):
-                texts.append(json.loads(line)["text"])
+                obj = json.loads(line)
+                if replace_texts and "parent_id" not in obj and turn % 4 != 3:
+                    brand = brands.match(obj["text"]) or "星汇支付"  # keep the post's brand
+                    obj["text"] = f"{brand} {replace_texts[turn % len(replace_texts)]}"
+                    line = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+                turn += 1
+                texts.append(obj["text"])
+            out.write(line + b"\n")
     return texts
 
 
@@ -52,14 +72,14 @@ def jieba_limit(texts: list[str]) -> float:
     return len(texts) / (_cpu() - start)
 
 
-def flow_rate(corpus: Path, workdir: Path) -> dict:
+def flow_rate(corpus: Path, workdir: Path, engine: str = "jieba") -> dict:
     from yuqing.dataflows.launcher import RunOptions, launch
 
     start_cpu, start_wall = _cpu(), time.perf_counter()
     summary = launch(RunOptions(input=str(corpus), store=f"chdb://{workdir}/ch?database=bench",
                                 alerts=str(workdir / "alerts.jsonl"),
                                 dlq=str(workdir / "dlq.jsonl"),
-                                snapshot_interval=timedelta(seconds=10)))
+                                snapshot_interval=timedelta(seconds=10), engine=engine))
     cpu, wall = _cpu() - start_cpu, time.perf_counter() - start_wall
     n = summary.counts.get("mentions", 0)
     return {"mentions": n, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
@@ -94,19 +114,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="background mentions/min per brand")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--naive", type=int, default=300, help="sample size for the naive peer")
+    parser.add_argument("--texts", type=Path,
+                        help="label<TAB>text TSV whose texts replace the demo's background posts "
+                        "(e.g. ../shared/data/sentiment/weibo2018_train.tsv)")
+    parser.add_argument("--engine", choices=("jieba", "rjieba"), default="jieba",
+                        help="segmentation engine of the flow (the limit is always jieba)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     with tempfile.TemporaryDirectory(prefix="yuqing-bench-") as tmp:
         workdir = Path(tmp)
         corpus = workdir / "corpus.jsonl"
-        texts = write_corpus(corpus, args.hours, args.rate, args.seed)
+        replace = real_texts(args.texts) if args.texts else None
+        texts = write_corpus(corpus, args.hours, args.rate, args.seed, replace)
         limit = jieba_limit(texts)
-        flow = flow_rate(corpus, workdir)
+        flow = flow_rate(corpus, workdir, args.engine)
         naive = naive_peer(texts[: args.naive], workdir)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "corpus_mentions": len(texts),
+        "texts": str(args.texts or "demo"),
+        "engine": args.engine,
         "flow_mentions_per_core_s": round(flow["per_core"], 1),
         "flow_mentions_per_wall_s": round(flow["wall_rate"], 1),
         "jieba_limit_per_core_s": round(limit, 1),
@@ -116,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(peak_mb, 1),
         **{f"flow_{k}": v for k, v in flow.items() if k not in ("per_core", "wall_rate")},
     }
-    print(f"corpus                 {len(texts):>10,} mentions (demo, {args.hours} h)")
+    source = f"texts of {args.texts.name}" if args.texts else "demo texts"
+    print(f"corpus                 {len(texts):>10,} mentions (demo stream, {args.hours} h, {source})")
     print(f"jieba alone (limit)    {limit:>10,.0f} mentions/s per core")
-    print(f"yuqing flow            {flow['per_core']:>10,.0f} mentions/s per core "
+    print(f"yuqing flow ({args.engine:6})   {flow['per_core']:>10,.0f} mentions/s per core "
           f"({result['ratio_to_jieba_limit']:.2f} x limit), wall {flow['wall_s']} s")
     print(f"naive peer             {naive:>10,.0f} mentions/s per core "
           f"(flow is {result['ratio_to_naive_peer']} x faster)")
