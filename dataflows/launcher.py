@@ -11,7 +11,7 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from yuqing.action_bus import BusServer
-from yuqing.bus_auth import ServerTLS, TokenFile
+from yuqing.bus_auth import ServerTLS, TokenFile, is_loopback
 from yuqing.dataflows.radar import FlowConfig, build_flow
 from yuqing.dataflows.tally import Tally
 from yuqing.demo import DemoConfig
@@ -177,6 +177,9 @@ def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
         raise UserError(f"--bus {options.bus!r}: give HOST:PORT (e.g. 127.0.0.1:50151) or off")
     if bool(options.tls_cert) != bool(options.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
+    if not options.tokens and not is_loopback(host):
+        raise UserError(f"--bus {options.bus} without --tokens lets anyone on the network read "
+                        "activations; give --tokens FILE (make entries with `yuqing bus token`)")
     auth = TokenFile(options.tokens) if options.tokens else None
     tls = (ServerTLS(options.tls_cert, options.tls_key, options.tls_client_ca)
            if options.tls_cert else None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,3 +53,14 @@ def test_dockerfile_runs_as_a_non_root_user_on_a_slim_base():
     assert "-slim" in dockerfile
     users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0")
+
+
+def test_the_shipped_token_file_loads_and_an_open_bus_off_loopback_is_refused():
+    from yuqing.bus_auth import TokenFile
+    from yuqing.dataflows.launcher import RunOptions, start_bus
+    from yuqing.errors import UserError
+    from yuqing.outbox import Outbox
+
+    TokenFile(DEPLOY / "yuqing" / "tokens.yaml")
+    with pytest.raises(UserError, match="without --tokens"):
+        start_bus(RunOptions(bus="0.0.0.0:0"), Outbox(":memory:"))

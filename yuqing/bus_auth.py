@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import os
 import secrets
 import threading
@@ -221,3 +222,13 @@ def _read(path: str | Path | None) -> bytes:
         return Path(os.fspath(path or "")).read_bytes()
     except OSError as err:
         raise UserError(f"cannot read {path} ({err.strerror}); give the path of a PEM file") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses: a bus there needs no tokens to be safe."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import signal
 import sys
@@ -53,14 +52,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from yuqing.action_bus import BusServer
-    from yuqing.bus_auth import ServerTLS, TokenFile
+    from yuqing.bus_auth import ServerTLS, TokenFile, is_loopback
     from yuqing.outbox import Outbox
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
     if args.tls_client_ca and not args.tls_cert:
         raise UserError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS runs over TLS)")
-    if not args.tokens and not args.insecure_open and not _loopback(args.host):
+    if not args.tokens and not args.insecure_open and not is_loopback(args.host):
         raise UserError(f"--host {args.host} without --tokens lets anyone read activations; "
                         "give --tokens FILE (or --insecure-open if you mean it)")
     auth = TokenFile(args.tokens) if args.tokens else None
@@ -108,12 +107,3 @@ def run_token(args: argparse.Namespace) -> int:
         if values:
             print(f"    {field}: [{', '.join(values)}]")
     return 0
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
