@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from river import drift, stats, time_series
+from river import stats
 
 from yuqing.burst import BurstDetector
 from yuqing.seasonal import SeasonalBaseline
@@ -188,6 +188,8 @@ class HoltWintersExpectation:
 
     def __init__(self, season: int = 1440, alpha: float = 0.05, gamma: float = 0.05,
                  floor: float = 1.0, clip: float = 2.0):
+        from river import time_series  # imported here: it pulls in scipy (~1 s at start-up)
+
         self.model = time_series.HoltWinters(alpha=alpha, beta=0.001, gamma=gamma,
                                              seasonality=season)
         self.warm = EWExpectation()
@@ -235,6 +237,8 @@ class AdwinExpectation:
     name = "adwin"
 
     def __init__(self, delta: float = 0.002, floor: float = 1.0):
+        from river import drift  # imported here: it pulls in scipy (~1 s at start-up)
+
         self.adwin = drift.ADWIN(delta=delta)
         self.var = stats.EWVar(0.01)
         self.floor = floor
