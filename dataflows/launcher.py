@@ -16,6 +16,7 @@ from yuqing.dataflows.radar import FlowConfig, build_flow
 from yuqing.dataflows.tally import Tally
 from yuqing.demo import DemoConfig
 from yuqing.endpoints import (
+    DEFAULT_STORE,
     FileOutput,
     KafkaTopic,
     parse_input,
@@ -38,7 +39,7 @@ class RunOptions:
     """The run's settings as the user gave them (specs still as strings)."""
 
     input: str = "demo"
-    store: str = "chdb://./var/clickhouse"
+    store: str = DEFAULT_STORE
     alerts: str = "var/alerts.jsonl"
     dlq: str = "var/dead_letters.jsonl"
     recovery: Path | None = None
@@ -97,7 +98,7 @@ class RunSummary:
         for brand, category, tier, opened_at, peak in self.incidents[:10]:
             lines.append(f"    {opened_at:%Y-%m-%d %H:%M} UTC  {brand} {category}: peak tier "
                          f"{tier} (risk {peak:.0f})")
-        lines.append(f"  store: {_store_flag(cfg)}  ({t.get('mentions', 0):,} mentions, "
+        lines.append(f"  store: {cfg.store}  ({t.get('mentions', 0):,} mentions, "
                      f"{t.get('window_metrics', 0):,} windows, {t.get('alerts', 0):,} "
                      f"alert records in total)")
         if self.bus:
@@ -105,17 +106,12 @@ class RunSummary:
                          f"with: yuqing bus serve --outbox {cfg.outbox.path}")
         query = ("SELECT brand, sum(mentions) AS mentions, sum(negative) AS negative "
                  "FROM window_metrics FINAL GROUP BY brand ORDER BY mentions DESC")
-        lines.append(f'  look: yuqing sql --store "{_store_flag(cfg)}" "{query}"')
+        lines.append(f'  look: yuqing sql --store "{cfg.store}" "{query}"')
         return "\n".join(lines)
 
 
 def _where(spec) -> str:
     return str(spec.path) if isinstance(spec, FileOutput) else str(spec)
-
-
-def _store_flag(cfg: FlowConfig) -> str:
-    s = cfg.store
-    return f"chdb://{s.path}?database={s.database}" if s.kind == "chdb" else str(s)
 
 
 def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig:

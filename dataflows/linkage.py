@@ -19,30 +19,38 @@ from yuqing.dataflows.warning import IncidentChange
 from yuqing.early_warning import FalseAlarm
 from yuqing.playbook_library import PlaybookLibrary
 from yuqing.proto import activation_pb2
-from yuqing.records import to_json_bytes
 from yuqing.silence import HealthAlert
 from yuqing.sinks import tables
 
 
 @dataclass(frozen=True, slots=True)
 class AlertRecord:
-    """One alert-stream message: stable key, kind, brand, time, one-line summary, JSON body."""
+    """One alert-stream message: stable key, kind, brand, time, one-line summary, JSON payload.
+
+    The body is serialized once, when the record is made; the table row and
+    the stream message both carry that same compact JSON text.
+    """
 
     key: str
     kind: str
     brand: str
     at: datetime
     summary: str
-    body: dict
+    payload: str
+
+    @classmethod
+    def of(cls, key: str, kind: str, brand: str, at: datetime, summary: str,
+           body: dict) -> AlertRecord:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+        return cls(key, kind, brand, at, summary, payload)
 
     def row(self) -> tuple:
         """A row of the `alerts` table (the alert stream's log in ClickHouse)."""
-        payload = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), default=str)
-        return (self.key, self.kind, self.brand, self.at, self.summary, payload)
+        return (self.key, self.kind, self.brand, self.at, self.summary, self.payload)
 
     def message(self) -> tuple[bytes, bytes]:
         """(key, value) for Kafka; the value alone is a JSONL line."""
-        return self.key.encode("utf-8"), to_json_bytes(json.loads(json.dumps(self.body, default=str)))
+        return self.key.encode("utf-8"), self.payload.encode("utf-8")
 
 
 def alert_record(item: IncidentChange | HealthAlert | FalseAlarm | activation_pb2.Activation
@@ -52,14 +60,14 @@ def alert_record(item: IncidentChange | HealthAlert | FalseAlarm | activation_pb
         u = item.update
         summary = (f"{u.brand} {u.category}: {u.change} → tier {u.tier} "
                    f"(risk {u.score:.0f}, peak {u.peak_score:.0f})")
-        return AlertRecord(u.key, "incident", u.brand, u.at, summary, u.to_json())
+        return AlertRecord.of(u.key, "incident", u.brand, u.at, summary, u.to_json())
     if isinstance(item, HealthAlert):
-        return AlertRecord(item.key, "pipeline_health", item.brand, item.at, item.summary,
+        return AlertRecord.of(item.key, "pipeline_health", item.brand, item.at, item.summary,
                            item.to_json())
     if isinstance(item, FalseAlarm):
         body = item.to_json()
         key = f"false_alarm:{item.brand}:{item.category}:{item.at.isoformat()}"
-        return AlertRecord(key, "false_alarm", item.brand, item.at,
+        return AlertRecord.of(key, "false_alarm", item.brand, item.at,
                            f"{item.brand} {item.category}: marked false alarm, bar raised "
                            f"{item.raise_points:.0f} points until {item.until:%Y-%m-%d %H:%M}", body)
     if isinstance(item, activation_pb2.Activation):
@@ -68,7 +76,7 @@ def alert_record(item: IncidentChange | HealthAlert | FalseAlarm | activation_pb
         body["activation"] = json.loads(row["payload"])
         summary = (f"{row['brand']} {row['category']}: playbook {row['playbook_id']} "
                    f"v{row['playbook_version']} at tier {row['tier']} → {', '.join(row['departments'])}")
-        return AlertRecord(row["key"], "activation", row["brand"], row["created_at"], summary, body)
+        return AlertRecord.of(row["key"], "activation", row["brand"], row["created_at"], summary, body)
     raise TypeError(f"no alert form for {type(item).__name__}")
 
 

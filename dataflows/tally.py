@@ -55,10 +55,3 @@ class Tally:
     def as_dict(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
-
-    def __getstate__(self) -> dict:
-        return {"counts": self.as_dict(), "progress_every": self.progress_every}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state.get("progress_every", 10.0))
-        self._counts.update(state["counts"])

@@ -44,7 +44,7 @@ class WindowMetrics:
         mention = item.mention
         self.mentions += 1
         self.negative += item.is_negative
-        self.reach += mention.author.followers
+        self.reach += item.reach
         self.engagement += mention.engagement.total
         self.verified += mention.author.verified
         self.sentiment_sum += item.sentiment

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from yuqing.endpoints import DEFAULT_STORE
 from yuqing.errors import UserError
 
 log = logging.getLogger("yuqing.run")
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input", default=_env("YUQING_INPUT", "demo"),
                    help="demo | PATH.jsonl | - (stdin) | kafka://HOST:PORT/TOPIC[?until=end] "
                    "(env YUQING_INPUT)")
-    p.add_argument("--store", default=_env("YUQING_STORE", "chdb://./var/clickhouse"),
+    p.add_argument("--store", default=_env("YUQING_STORE", DEFAULT_STORE),
                    help="chdb:///DIR[?database=NAME] or clickhouse://USER:PASS@HOST:8123/DB "
                    "(env YUQING_STORE)")
     p.add_argument("--alerts", default=_env("YUQING_ALERTS", "var/alerts.jsonl"),

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from yuqing.endpoints import parse_store
+from yuqing.endpoints import DEFAULT_STORE, parse_store
 from yuqing.errors import UserError
 
 
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Use FINAL to see deduplicated rows.",
     )
     p.add_argument("query", help='e.g. "SELECT brand, sum(mentions) FROM window_metrics FINAL GROUP BY brand"')
-    p.add_argument("--store", default=os.environ.get("YUQING_STORE", "chdb://./var/clickhouse"),
+    p.add_argument("--store", default=os.environ.get("YUQING_STORE", DEFAULT_STORE),
                    help="chdb:///DIR or clickhouse://USER:PASS@HOST:8123/DB (env YUQING_STORE)")
     p.add_argument("--format", choices=("tsv", "jsonl"), default="tsv", help="output format")
     p.set_defaults(func=run)
