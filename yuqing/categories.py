@@ -100,9 +100,38 @@ class Lexicon:
         table[term] = [*kept, entry]
 
 
+def _compat_forms() -> dict[str, str]:
+    """Full-width and other compatibility punctuation -> its NFKD form (combining-mark free).
+
+    Weibo posts are seldom NFKC-normal, mostly because of ，！？：…, and NFKC of such a text
+    recomposes all of it (about half the cost of `hits` on Weibo posts). A character replaced by its full
+    decomposition leaves the text's NFKD, hence its NFKC, unchanged; once these are replaced,
+    `unicodedata.normalize` usually returns after its quick check.
+    """
+    blocks = [(0x2000, 0x2070), (0x2460, 0x2500), (0x3000, 0x3040), (0xFE30, 0xFE70), (0xFF00, 0xFFF0)]
+    forms = {}
+    for low, high in blocks:
+        for code in range(low, high):
+            decomposed = unicodedata.normalize("NFKD", chr(code))
+            if decomposed != chr(code) and not any(map(unicodedata.combining, decomposed)):
+                forms[chr(code)] = decomposed
+    return forms
+
+
+_COMPAT_FORMS = _compat_forms()
+_COMPAT_RE = re.compile("[" + "".join(map(re.escape, _COMPAT_FORMS)) + "]")
+
+
+def _decompose(match: re.Match) -> str:
+    return _COMPAT_FORMS[match.group()]
+
+
 def _fold(text: str) -> str:
-    """Full-width to half-width and lower case, so ＣＣＴＶ and cctv match the same term."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """Full-width to half-width and lower case, so ＣＣＴＶ and cctv match the same term.
+
+    The same as NFKC then lower case; see `_compat_forms` for why the first substitution.
+    """
+    return unicodedata.normalize("NFKC", _COMPAT_RE.sub(_decompose, text)).lower()
 
 
 def load_lexicon(paths: Iterable[str | Path] = ()) -> Lexicon:
@@ -239,6 +268,8 @@ class CategoryClassifier:
         for word in self._words:
             lengths.setdefault(word[0], set()).add(len(word))
         self._lengths = {ch: sorted(ns, reverse=True) for ch, ns in lengths.items()}
+        # Only a word that starts or ends with a letter or digit can be cut (see `_bounded`).
+        self._edged = {w for w in self._words if _ASCII_WORD.match(w[0]) or _ASCII_WORD.match(w[-1])}
         # A gap pattern is tried only where one of its first words starts ("anchors").
         self._patterns = [
             (re.compile(_gap_pattern(term, lex.gap)), entries)
@@ -252,6 +283,14 @@ class CategoryClassifier:
         for anchor in self._anchors:
             anchor_lengths.setdefault(anchor[0], set()).add(len(anchor))
         self._anchor_lengths = {ch: sorted(ns) for ch, ns in anchor_lengths.items()}
+        # Most characters start no term: one regex finds those that do, so the Python loop of
+        # `_scan` runs only there, with both length lists from a single lookup.
+        firsts = sorted(self._lengths.keys() | self._anchor_lengths.keys())
+        self._starts: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+            ch: (tuple(self._anchor_lengths.get(ch, ())), tuple(self._lengths.get(ch, ())))
+            for ch in firsts
+        }
+        self._start_re = re.compile("[" + "".join(map(re.escape, firsts)) + "]") if firsts else None
         context = sorted(lex.context, key=len, reverse=True)
         self._context_re = re.compile("|".join(map(_literal, context))) if context else None
         negators = sorted(lex.negators, key=len, reverse=True)
@@ -287,7 +326,9 @@ class CategoryClassifier:
                 found.append((start, t.category, evidence, t.weight * factor, t.weak))
                 covered.append((start, end, t.category))
         table = self.lexicon.tokens
-        if table:
+        # Most texts have no whole-token term: set operations say so without a Python loop.
+        if table and not (table.keys().isdisjoint(tokens)
+                          and table.keys().isdisjoint(map(str.lower, tokens))):
             position = len(folded)
             for token in tokens:
                 entries = table.get(token) or table.get(token.lower())
@@ -304,22 +345,24 @@ class CategoryClassifier:
 
         Yields (start, end, lexicon entries, is_pattern), literals before patterns.
         """
-        words, lengths = self._words, self._lengths
-        anchors, anchor_lengths = self._anchors, self._anchor_lengths
+        if self._start_re is None:
+            return
+        words, edged, starts, anchors = self._words, self._edged, self._starts, self._anchors
         patterns = []
-        skip_to, n = 0, len(folded)
-        for i in range(n):
-            ch = folded[i]
-            for size in anchor_lengths.get(ch, ()):
+        skip_to = 0
+        for first in self._start_re.finditer(folded):
+            i = first.start()
+            anchor_sizes, word_sizes = starts[first.group()]
+            for size in anchor_sizes:
                 for index in anchors.get(folded[i:i + size], ()):
                     m = self._patterns[index][0].match(folded, i)
                     if m and _bounded(folded, i, m.end()):
                         patterns.append((i, m.end(), self._patterns[index][1], True))
             if i < skip_to:
                 continue
-            for size in lengths.get(ch, ()):
+            for size in word_sizes:
                 word = folded[i:i + size]
-                if word in words and _bounded(folded, i, i + size):
+                if word in words and (word not in edged or _bounded(folded, i, i + size)):
                     entries = words[word]
                     if entries:
                         yield i, i + size, entries, False
