@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -148,3 +152,29 @@ def test_a_repost_chain_around_a_text_cleans_to_the_text(text, first, second):
        st.from_regex(r"https?://[a-z]{1,8}\.(com|cn)/[A-Za-z0-9]{0,10}", fullmatch=True))
 def test_links_are_removed(text, url):
     assert clean_text(f"{text}{url} {text}") == clean_text(f"{text} {text}")
+
+
+_CLUSTER_SCRIPT = """
+import hashlib, random, sys
+from datetime import UTC, datetime, timedelta
+sys.path.insert(0, {tests!r})
+from test_stories import CHARS, tokens
+from yuqing.stories import StoryClusterer
+rng, stories, out = random.Random(3), StoryClusterer(max_candidates=2), []
+for i in range(3000):  # one core, random tails: many candidates that tie on shared bands
+    text = "星汇又宕机了无法提现" + "".join(rng.choice(CHARS) for _ in range(rng.randint(6, 12)))
+    out.append(stories.push(f"p{{i}}", tokens(text), datetime(2026, 11, 23, tzinfo=UTC) + timedelta(seconds=i)))
+print(hashlib.sha1(repr(out).encode()).hexdigest())
+"""
+
+
+def test_stories_do_not_depend_on_the_string_hash_seed():
+    """Ties between candidates are broken by arrival order, never by a set's hash order."""
+    script = _CLUSTER_SCRIPT.format(tests=str(Path(__file__).parent))
+    digests = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.add(run.stdout.strip())
+    assert len(digests) == 1

@@ -178,8 +178,9 @@ class StoryClusterer:
         self.max_stories = max_stories
         self.max_candidates = max_candidates
         self._stories: dict[str, _Story] = {}
-        # band key -> ids of the stories with a variant there (see _add_variant)
-        self._buckets: list[dict[bytes, tuple[str] | set[str]]] = [{} for _ in range(n_bands)]
+        # band key -> ids of the stories with a variant there, in the order they came (see
+        # _add_variant): a 1-tuple for one story, else a dict used as an ordered set
+        self._buckets: list[dict[bytes, tuple[str] | dict[str, None]]] = [{} for _ in range(n_bands)]
         self._queue: deque[tuple[datetime, str]] = deque()  # (last seen when queued, story id)
         self._parents: dict[str, str] = {}  # recent post id -> story id
         self._posts: deque[tuple[datetime, str]] = deque()
@@ -199,6 +200,10 @@ class StoryClusterer:
         self._ab = _permutations(self.n_bands * self.rows)
         for story in self._stories.values():  # a state pickled before keys were recomputed
             story.__dict__.pop("keys", None)
+        for bucket in self._buckets:  # ... or while shared keys were sets
+            for key, ids in bucket.items():
+                if isinstance(ids, set):
+                    bucket[key] = dict.fromkeys(sorted(ids))
 
     def push(
         self, post_id: str, tokens: list[str] | tuple[str, ...], at: datetime, parent_id: str = ""
@@ -263,8 +268,10 @@ class StoryClusterer:
         Most keys hold one story, kept as a 1-tuple: a tuple of strs drops out
         of the garbage collector's tracking and a set never does, and with 32
         sets per post the collector took 20-35% of `push`. A key shared by a
-        second story becomes a set, built by the same adds in the same order
-        as ever (set order breaks ties between candidates), and stays a set.
+        second story becomes a dict used as an ordered set. Its order breaks
+        ties between candidates, so it must not depend on string hashing (a
+        set's order changed with PYTHONHASHSEED, and with it which story a
+        post joined).
         """
         story.variants.append(sig)
         for bucket, key in zip(self._buckets, keys, strict=True):
@@ -273,9 +280,9 @@ class StoryClusterer:
                 bucket[key] = (story.id,)
             elif type(ids) is tuple:
                 if ids[0] != story.id:
-                    bucket[key] = {ids[0], story.id}
+                    bucket[key] = {ids[0]: None, story.id: None}
             else:
-                ids.add(story.id)
+                ids[story.id] = None
 
     def _drop(self, story: _Story) -> None:
         """Unindex a story; its band keys are those of its variants, so none are stored."""
@@ -286,7 +293,7 @@ class StoryClusterer:
                 if type(ids) is tuple:
                     del bucket[key]  # only the story itself keeps a 1-tuple
                 elif ids is not None:
-                    ids.discard(story.id)
+                    ids.pop(story.id, None)
                     if not ids:
                         del bucket[key]
 
