@@ -267,7 +267,6 @@ class CategoryClassifier:
         lengths: dict[str, set[int]] = {}
         for word in self._words:
             lengths.setdefault(word[0], set()).add(len(word))
-        self._lengths = {ch: sorted(ns, reverse=True) for ch, ns in lengths.items()}
         # Only a word that starts or ends with a letter or digit can be cut (see `_bounded`).
         self._edged = {w for w in self._words if _ASCII_WORD.match(w[0]) or _ASCII_WORD.match(w[-1])}
         # A gap pattern is tried only where one of its first words starts ("anchors").
@@ -282,12 +281,13 @@ class CategoryClassifier:
         anchor_lengths: dict[str, set[int]] = {}
         for anchor in self._anchors:
             anchor_lengths.setdefault(anchor[0], set()).add(len(anchor))
-        self._anchor_lengths = {ch: sorted(ns) for ch, ns in anchor_lengths.items()}
         # Most characters start no term: one regex finds those that do, so the Python loop of
-        # `_scan` runs only there, with both length lists from a single lookup.
-        firsts = sorted(self._lengths.keys() | self._anchor_lengths.keys())
+        # `_scan` runs only there, with both length lists (anchors shortest first, words
+        # longest first) from a single lookup.
+        firsts = sorted(lengths.keys() | anchor_lengths.keys())
         self._starts: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-            ch: (tuple(self._anchor_lengths.get(ch, ())), tuple(self._lengths.get(ch, ())))
+            ch: (tuple(sorted(anchor_lengths.get(ch, ()))),
+                 tuple(sorted(lengths.get(ch, ()), reverse=True)))
             for ch in firsts
         }
         self._start_re = re.compile("[" + "".join(map(re.escape, firsts)) + "]") if firsts else None
