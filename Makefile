@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint imports bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,16 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+# The import contracts of pyproject.toml, on the installed layout: the root folders
+# dataflows/ and sinks/ are staged as yuqing.dataflows and yuqing.sinks for the graph.
+IMPORT_GRAPH := .cache/import-graph
+imports: $(STAMP)
+	@rm -rf $(IMPORT_GRAPH) && mkdir -p $(IMPORT_GRAPH)
+	@cp -r yuqing $(IMPORT_GRAPH)/yuqing && cp -r dataflows sinks $(IMPORT_GRAPH)/yuqing/
+	@cp pyproject.toml $(IMPORT_GRAPH)/
+	cd $(IMPORT_GRAPH) && ../../$(BIN)/lint-imports --no-cache
+
+test: $(STAMP) lint imports
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)

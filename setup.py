@@ -1,7 +1,7 @@
 """Build hook only; all project configuration lives in pyproject.toml.
 
 Before setuptools looks at the packages, generate the gRPC contract's Python
-code from `proto/` into `yuqing/_generated/` (see yuqing/proto_build.py), so
+code from `proto/` into `yuqing/_generated/` (see yuqing/proto/build.py), so
 sdists, wheels and editable installs all carry it. `egg_info` runs first in
 every build and already lists the packages; `build_py` checks once more. The
 generator is loaded by path because the package is not importable yet.
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 
 def generate_contract() -> None:
     """Regenerate `yuqing/_generated/` when it does not match `proto/`."""
-    spec = importlib.util.spec_from_file_location("_yuqing_proto_build", ROOT / "yuqing" / "proto_build.py")
+    spec = importlib.util.spec_from_file_location("_yuqing_proto_build", ROOT / "yuqing" / "proto" / "build.py")
     proto_build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(proto_build)
     out_dir = ROOT / "yuqing" / "_generated"

@@ -10,12 +10,10 @@ from pathlib import Path
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
-from yuqing.action_bus import BusServer
-from yuqing.bus_auth import ServerTLS, TokenFile, is_loopback
-from yuqing.dataflows.radar import FlowConfig, build_flow
-from yuqing.dataflows.tally import Tally
-from yuqing.demo import DemoConfig
-from yuqing.endpoints import (
+from yuqing.bus.auth import ServerTLS, TokenFile, is_loopback
+from yuqing.bus.outbox import Outbox
+from yuqing.bus.server import BusServer
+from yuqing.core.endpoints import (
     DEFAULT_STORE,
     FileOutput,
     KafkaTopic,
@@ -23,13 +21,15 @@ from yuqing.endpoints import (
     parse_output,
     parse_store,
 )
+from yuqing.dataflows.radar import FlowConfig, build_flow
+from yuqing.dataflows.tally import Tally
 from yuqing.errors import UserError
-from yuqing.outbox import Outbox
-from yuqing.playbook_library import PlaybookLibrary
+from yuqing.evaluation.demo import DemoConfig
+from yuqing.playbooks.library import PlaybookLibrary
+from yuqing.playbooks.tickets import CustomerMap
 from yuqing.sinks.bus_mirror import BusMirror
 from yuqing.sinks.clickhouse import Store
-from yuqing.tickets import CustomerMap
-from yuqing.warning_config import WarningConfig
+from yuqing.warning.config import WarningConfig
 
 log = logging.getLogger("yuqing.run")
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from yuqing.activation import activation_row, activations_for, snapshot_from_incident_json
 from yuqing.dataflows.warning import IncidentChange
-from yuqing.early_warning import FalseAlarm
-from yuqing.playbook_library import PlaybookLibrary
+from yuqing.playbooks.activation import activation_row, activations_for, snapshot_from_incident_json
+from yuqing.playbooks.library import PlaybookLibrary
 from yuqing.proto import activation_pb2
-from yuqing.silence import HealthAlert
 from yuqing.sinks import tables
+from yuqing.warning.monitor import FalseAlarm
+from yuqing.warning.silence import HealthAlert
 
 
 @dataclass(frozen=True, slots=True)

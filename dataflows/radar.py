@@ -22,29 +22,29 @@ import bytewax.operators.windowing as win
 from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import EventClock, TumblingWindower
 
-from yuqing.analyzer import Analyzer
+from yuqing.bus.outbox import Outbox
+from yuqing.core.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
+from yuqing.core.feedback import IncidentVerdict, SentimentFeedback
+from yuqing.core.mention import Mention
+from yuqing.core.records import DeadLetter
 from yuqing.dataflows import linkage, steps
 from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
 from yuqing.dataflows.tally import Tally
 from yuqing.dataflows.warning import IncidentChange, warning_builder
-from yuqing.demo import DemoConfig
-from yuqing.early_warning import FalseAlarm
-from yuqing.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
-from yuqing.feedback import IncidentVerdict, SentimentFeedback
-from yuqing.mention import Mention
-from yuqing.outbox import Outbox
-from yuqing.playbook_library import PlaybookLibrary
-from yuqing.records import DeadLetter
+from yuqing.evaluation.demo import DemoConfig
+from yuqing.playbooks.library import PlaybookLibrary
+from yuqing.playbooks.tickets import CustomerMap, complaint_ticket
 from yuqing.sinks import tables
 from yuqing.sinks.bus import IncidentRecordSink, OutboxSink
 from yuqing.sinks.clickhouse import ClickHouseSink
 from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
-from yuqing.stories import StoryClusterer
-from yuqing.tickets import CustomerMap, complaint_ticket
-from yuqing.warning_config import WarningConfig
-from yuqing.window_metrics import WindowMetrics
+from yuqing.stream.windows import WindowMetrics
+from yuqing.text.analyzer import Analyzer
+from yuqing.text.stories import StoryClusterer
+from yuqing.warning.config import WarningConfig
+from yuqing.warning.monitor import FalseAlarm
 
 WINDOW_ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
 

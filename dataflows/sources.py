@@ -26,10 +26,10 @@ from bytewax.inputs import (
 )
 from confluent_kafka import OFFSET_BEGINNING
 
-from yuqing.demo import DemoConfig, DemoGenerator
-from yuqing.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
-from yuqing.outbox import Outbox
-from yuqing.records import DeadLetter, RawRecord
+from yuqing.bus.outbox import Outbox
+from yuqing.core.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
+from yuqing.core.records import DeadLetter, RawRecord
+from yuqing.evaluation.demo import DemoConfig, DemoGenerator
 
 BATCH_LINES = 2000
 

@@ -12,17 +12,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from yuqing.analyzer import Analysis, Analyzer
-from yuqing.dedup import RecentIds
-from yuqing.early_warning import FalseAlarm
-from yuqing.enriched import EnrichedMention
-from yuqing.feedback import Feedback, InvalidFeedback, SentimentFeedback, parse_feedback
-from yuqing.mention import InvalidMention, Mention, parse_mention
-from yuqing.records import DeadLetter, RawRecord, to_json_bytes
-from yuqing.sentiment import SentimentModel
-from yuqing.stories import StoryClusterer
-from yuqing.textnorm import clean_text
-from yuqing.window_metrics import WindowMetrics
+from yuqing.core.enriched import EnrichedMention
+from yuqing.core.feedback import Feedback, InvalidFeedback, SentimentFeedback, parse_feedback
+from yuqing.core.mention import InvalidMention, Mention, parse_mention
+from yuqing.core.records import DeadLetter, RawRecord, to_json_bytes
+from yuqing.stream.dedup import RecentIds
+from yuqing.stream.windows import WindowMetrics
+from yuqing.text.analyzer import Analysis, Analyzer
+from yuqing.text.normalize import clean_text
+from yuqing.text.sentiment import SentimentModel
+from yuqing.text.stories import StoryClusterer
+from yuqing.warning.monitor import FalseAlarm
 
 
 def parse_record(record: RawRecord) -> Mention | DeadLetter:

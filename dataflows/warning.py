@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 
 from bytewax.operators import StatefulLogic
 
+from yuqing.core.enriched import EnrichedMention
+from yuqing.core.feedback import IncidentVerdict
+from yuqing.core.mention import Mention
 from yuqing.dataflows.state import freeze, thaw
-from yuqing.early_warning import BrandMonitor, FalseAlarm
-from yuqing.enriched import EnrichedMention
-from yuqing.feedback import IncidentVerdict
-from yuqing.incidents import IncidentUpdate
-from yuqing.mention import Mention
-from yuqing.silence import HealthAlert
-from yuqing.warning_config import WarningConfig
+from yuqing.warning.config import WarningConfig
+from yuqing.warning.incidents import IncidentUpdate
+from yuqing.warning.monitor import BrandMonitor, FalseAlarm
+from yuqing.warning.silence import HealthAlert
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,8 @@ def write_corpus(path: Path, hours: float, rate: float, seed: int,
                  replace_texts: list[str] | None = None) -> list[str]:
     """The demo stream as JSONL; with `replace_texts`, background posts get those texts in turn
     (real Weibo posts are longer and more varied than the demo's templates)."""
-    from yuqing.brands import BrandMatcher
-    from yuqing.demo import DemoConfig, DemoGenerator
+    from yuqing.evaluation.demo import DemoConfig, DemoGenerator
+    from yuqing.text.brands import BrandMatcher
 
     brands = BrandMatcher.default()
     texts, turn = [], 0
@@ -93,7 +93,7 @@ def naive_peer(texts: list[str], workdir: Path) -> float:
         from snownlp import SnowNLP
     except ImportError:
         return float("nan")
-    from yuqing.endpoints import parse_store
+    from yuqing.core.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
 
     store = Store(parse_store(f"chdb://{workdir}/ch?database=naive"))

@@ -32,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from yuqing.demo import CRISIS_TEXTS, Crisis, DemoConfig, DemoGenerator  # noqa: E402
-from yuqing.runner_client import Outcome, RunnerClient  # noqa: E402
+from yuqing.bus.client import Outcome, RunnerClient  # noqa: E402
+from yuqing.evaluation.demo import CRISIS_TEXTS, Crisis, DemoConfig, DemoGenerator  # noqa: E402
 
 from kafka_broker.harness import KafkaBroker, ensure_kafka_jars  # noqa: E402
 

@@ -50,10 +50,10 @@ def generate(store_url: str, n: int, batch: int, seed: int = 7) -> dict:
     import numpy as np
     import pyarrow as pa
 
-    from yuqing.endpoints import parse_store
-    from yuqing.incidents import Incident
+    from yuqing.core.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
     from yuqing.sinks.tables import ACTIVATIONS, DELIVERIES, INCIDENTS, MENTIONS, TASKS
+    from yuqing.warning.incidents import Incident
 
     rng = np.random.default_rng(seed)
     store = Store(parse_store(store_url))

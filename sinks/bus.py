@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from yuqing.action_bus import entry_of
-from yuqing.outbox import Outbox
+from yuqing.bus.outbox import Outbox
+from yuqing.bus.server import entry_of
 from yuqing.proto import activation_pb2
 
 BusMessage = activation_pb2.Activation | activation_pb2.Ticket

@@ -12,8 +12,8 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from yuqing.endpoints import StoreSpec
-from yuqing.outbox import Outbox
+from yuqing.bus.outbox import Outbox
+from yuqing.core.endpoints import StoreSpec
 from yuqing.sinks import tables
 from yuqing.sinks.clickhouse import Store
 

@@ -15,7 +15,7 @@ import clickhouse_connect
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError, ProgrammingError
 
-from yuqing.endpoints import StoreSpec
+from yuqing.core.endpoints import StoreSpec
 from yuqing.errors import UserError
 from yuqing.sinks.tables import ALL_TABLES, Table
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaException, Producer
 
-from yuqing.endpoints import KafkaTopic
+from yuqing.core.endpoints import KafkaTopic
 
 
 class _TopicPartition(StatelessSinkPartition[tuple[bytes, bytes]]):

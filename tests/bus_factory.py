@@ -8,14 +8,14 @@ from pathlib import Path
 
 import grpc
 
-from yuqing.action_bus import BusServer
-from yuqing.activation import activations_for
-from yuqing.bus_auth import bearer_metadata, hash_token
-from yuqing.mention import Author, Engagement, Mention
-from yuqing.outbox import Outbox
-from yuqing.playbook_library import PlaybookLibrary
+from yuqing.bus.auth import bearer_metadata, hash_token
+from yuqing.bus.outbox import Outbox
+from yuqing.bus.server import BusServer
+from yuqing.core.mention import Author, Engagement, Mention
+from yuqing.playbooks.activation import activations_for
+from yuqing.playbooks.library import PlaybookLibrary
+from yuqing.playbooks.tickets import build_ticket
 from yuqing.proto import action_bus_pb2_grpc
-from yuqing.tickets import build_ticket
 
 T0 = datetime(2025, 3, 5, 6, 20, tzinfo=UTC)
 LIBRARY = PlaybookLibrary.load()
@@ -72,7 +72,7 @@ def stub(server: BusServer, token: str | None = None):
 
 def start_bus(path: Path, *, port: int = 0, tokens: Path | None = None, ack_timeout: float = 0.5,
               **kw) -> BusServer:
-    from yuqing.bus_auth import TokenFile
+    from yuqing.bus.auth import TokenFile
 
     auth = TokenFile(tokens) if tokens else None
     return BusServer(Outbox(path), port=port, auth=auth, ack_timeout=ack_timeout, retry_base=0.2,

@@ -13,12 +13,12 @@ import json
 import threading
 from pathlib import Path
 
-from yuqing.action_bus import BusServer
+from yuqing.bus.client import Outcome, RunnerClient
+from yuqing.bus.outbox import Outbox
+from yuqing.bus.server import BusServer
+from yuqing.core.endpoints import parse_store
 from yuqing.dataflows.launcher import RunOptions, launch
-from yuqing.endpoints import parse_store
-from yuqing.outbox import Outbox
 from yuqing.proto import action_bus_pb2 as bus
-from yuqing.runner_client import Outcome, RunnerClient
 from yuqing.sinks.bus_mirror import BusMirror
 
 LABELS = [

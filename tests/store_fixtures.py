@@ -33,7 +33,7 @@ def store_url(chdb_dir, request) -> str:
 @pytest.fixture
 def store(store_url):
     """An open `Store` on the test's database, schema created."""
-    from yuqing.endpoints import parse_store
+    from yuqing.core.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
 
     s = Store(parse_store(store_url))

@@ -13,12 +13,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from yuqing.action_bus import BusServer, publish
-from yuqing.bus_auth import ClientTLS, ServerTLS, TokenFile, bearer_metadata
-from yuqing.feedback import parse_feedback
-from yuqing.outbox import Outbox
+from yuqing.bus.auth import ClientTLS, ServerTLS, TokenFile, bearer_metadata
+from yuqing.bus.client import BusRefused, Outcome, RunnerClient, RunnerState
+from yuqing.bus.outbox import Outbox
+from yuqing.bus.server import BusServer, publish
+from yuqing.core.feedback import parse_feedback
 from yuqing.proto import SERVICE_NAME, action_bus_pb2, action_bus_pb2_grpc, activation_pb2
-from yuqing.runner_client import BusRefused, Outcome, RunnerClient, RunnerState
 
 from bus_factory import (
     TOKEN_FILE,

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from yuqing.activation import (
+from yuqing.core.enriched import EnrichedMention
+from yuqing.core.mention import Author, Engagement, Mention
+from yuqing.playbooks.activation import (
     activation_row,
     activations_for,
     build_activation,
     snapshot_from_incident_json,
 )
-from yuqing.enriched import EnrichedMention
-from yuqing.incidents import Incident, build_evidence
-from yuqing.mention import Author, Engagement, Mention
+from yuqing.playbooks.tickets import CustomerMap, complaint_ticket
 from yuqing.proto import activation_pb2
-from yuqing.signals import Brief
-from yuqing.tickets import CustomerMap, complaint_ticket
+from yuqing.warning.incidents import Incident, build_evidence
+from yuqing.warning.signals import Brief
 
 from bus_factory import LIBRARY, T0, incident
 

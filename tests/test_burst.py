@@ -7,9 +7,9 @@ import pickle
 import random
 from datetime import datetime, timedelta
 
-import yuqing.burst
-import yuqing.seasonal
-from yuqing.burst import BurstDetector
+import yuqing.warning.burst
+import yuqing.warning.seasonal
+from yuqing.warning.burst import BurstDetector
 
 T0 = datetime(2015, 3, 2)
 
@@ -29,7 +29,7 @@ def daily_counts(n: int, seed: int, burst_at: int | None = None) -> list[tuple[d
 
 
 def test_doctests_pass():
-    for module in (yuqing.burst, yuqing.seasonal):
+    for module in (yuqing.warning.burst, yuqing.warning.seasonal):
         assert doctest.testmod(module).failed == 0
 
 

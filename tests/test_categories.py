@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yuqing.categories import (
+from yuqing.errors import UserError
+from yuqing.evaluation.demo import BACKGROUND, BRANDS, CRISIS_TEXTS
+from yuqing.text.categories import (
     CATEGORIES,
     CATEGORY_NAMES,
     CATEGORY_SEVERITY,
     CategoryClassifier,
     load_lexicon,
 )
-from yuqing.demo import BACKGROUND, BRANDS, CRISIS_TEXTS
-from yuqing.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -56,10 +56,10 @@ def test_dockerfile_runs_as_a_non_root_user_on_a_slim_base():
 
 
 def test_the_shipped_token_file_loads_and_an_open_bus_off_loopback_is_refused():
-    from yuqing.bus_auth import TokenFile
+    from yuqing.bus.auth import TokenFile
+    from yuqing.bus.outbox import Outbox
     from yuqing.dataflows.launcher import RunOptions, start_bus
     from yuqing.errors import UserError
-    from yuqing.outbox import Outbox
 
     TokenFile(DEPLOY / "yuqing" / "tokens.yaml")
     with pytest.raises(UserError, match="without --tokens"):

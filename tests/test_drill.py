@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from yuqing.demo import DemoGenerator
+from yuqing.evaluation.demo import DemoGenerator
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from yuqing.endpoints import (
+from yuqing.core.endpoints import (
     DemoInput,
     FileInput,
     FileOutput,

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from yuqing.analyzer import Analyzer
+from yuqing.core.feedback import InvalidFeedback, SentimentFeedback, parse_feedback
+from yuqing.core.mention import Mention
 from yuqing.dataflows import steps
 from yuqing.dataflows.launcher import RunOptions, launch
-from yuqing.feedback import InvalidFeedback, SentimentFeedback, parse_feedback
-from yuqing.mention import Mention
+from yuqing.text.analyzer import Analyzer
 
 from mentions_factory import encode, make_mentions
 

@@ -29,7 +29,7 @@ def test_mentions_from_kafka_give_exactly_the_expected_windows_and_match_a_file_
     launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=from_file,
                       alerts=str(tmp_path / "a2.jsonl"), dlq=str(tmp_path / "d2.jsonl")))
 
-    from yuqing.endpoints import parse_store
+    from yuqing.core.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
 
     store = Store(parse_store(from_kafka))

@@ -1,7 +1,7 @@
 """The Grafana provisioning loads as is, and every dashboard query runs on ClickHouse.
 
 Each panel's SQL is expanded the way Grafana and grafana-clickhouse-datasource
-expand it (yuqing.grafana_macros) and run with chDB on the tables a demo run
+expand it (tests/grafana_macros.py) and run with chDB on the tables a demo run
 filled. The demo is operated end to end (tests/demo_runs.py): the flow, then a
 runner working the gRPC bus, so every table holds rows the product made. A
 query that does not parse, does not run or returns no rows fails the build.
@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from yuqing.grafana_macros import (
+from yuqing.sinks.tables import ALL_TABLES
+
+from grafana_macros import (
     MacroError,
     QueryContext,
     Variable,
@@ -29,7 +31,6 @@ from yuqing.grafana_macros import (
     interpolate_variables,
     macro_args,
 )
-from yuqing.sinks.tables import ALL_TABLES
 
 REPO = Path(__file__).resolve().parent.parent
 GRAFANA = REPO / "grafana"
@@ -207,7 +208,7 @@ class DemoStore:
     """A demo run's tables, the dashboards' time range and variables, and a query runner."""
 
     def __init__(self, url: str):
-        from yuqing.endpoints import parse_store
+        from yuqing.core.endpoints import parse_store
         from yuqing.sinks.clickhouse import Store
 
         self.store = Store(parse_store(url))

@@ -7,12 +7,12 @@ import pickle
 import random
 from datetime import UTC, datetime, timedelta
 
-from yuqing.early_warning import DETECTOR_VERSION, BrandMonitor
-from yuqing.enriched import EnrichedMention
-from yuqing.incidents import INCIDENT_SCHEMA, Incident, IncidentUpdate
-from yuqing.mention import Author, Mention
-from yuqing.silence import HealthAlert
+from yuqing.core.enriched import EnrichedMention
+from yuqing.core.mention import Author, Mention
 from yuqing.sinks import tables
+from yuqing.warning.incidents import INCIDENT_SCHEMA, Incident, IncidentUpdate
+from yuqing.warning.monitor import DETECTOR_VERSION, BrandMonitor
+from yuqing.warning.silence import HealthAlert
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 RNG = random.Random(5)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from yuqing.mention import InvalidMention, parse_mention
+from yuqing.core.mention import InvalidMention, parse_mention
 
 GOOD = {
     "id": "weibo:4951234567890",

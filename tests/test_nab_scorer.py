@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from yuqing import nab
 from yuqing.cli import main
 from yuqing.errors import UserError
+from yuqing.evaluation import nab
 
 NAB_DIR = Path(__file__).parents[2] / "shared/data/nab"
 needs_nab = pytest.mark.skipif(

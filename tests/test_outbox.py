@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from yuqing.outbox import ACCEPTED, DONE, FAILED, Entry, Outbox, Task
+from yuqing.bus.outbox import ACCEPTED, DONE, FAILED, Entry, Outbox, Task
 
 
 def entry(key: str, **kw) -> Entry:

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from yuqing.cli import main
 from yuqing.errors import UserError
-from yuqing.playbook_library import (
+from yuqing.playbooks.library import (
     PlaybookLibrary,
     PlaybookLibraryError,
     read_playbooks,
     shipped_playbook_dir,
 )
-from yuqing.playbook_render import render
-from yuqing.playbook_schema import CATEGORIES, PLACEHOLDERS, TIERS
+from yuqing.playbooks.render import render
+from yuqing.playbooks.schema import CATEGORIES, PLACEHOLDERS, TIERS
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = PlaybookLibrary.load()

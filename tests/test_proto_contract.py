@@ -13,8 +13,8 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
 
-from yuqing import proto_build
 from yuqing.proto import SERVICE_NAME, action_bus_pb2, action_bus_pb2_grpc, activation_pb2
+from yuqing.proto import build as proto_build
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -73,7 +73,7 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     reference = f"chdb://{chdb_dir}?database=uninterrupted"
     launch(RunOptions(input=live + "?until=end", store=reference,
                       alerts=str(tmp_path / "ref_alerts.jsonl"), dlq=str(tmp_path / "ref_dlq.jsonl")))
-    from yuqing.endpoints import parse_store
+    from yuqing.core.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
 
     ref = Store(parse_store(reference))

@@ -18,7 +18,7 @@ DEMO_DAY = "2026-11-20"  # the demo runs 08:00–14:00 Beijing time on this day
 @pytest.fixture(scope="module")
 def demo_store(chdb_dir, tmp_path_factory):
     """A demo run (database reports_demo) with incidents: (url, open Store, incident ids)."""
-    from yuqing.endpoints import parse_store
+    from yuqing.core.endpoints import parse_store
     from yuqing.sinks.clickhouse import Store
 
     from demo_runs import run_operated_demo
@@ -69,7 +69,7 @@ def test_brief_writes_html_markdown_and_charts_for_the_day(demo_store, tmp_path,
 
 
 def test_brief_of_a_day_without_data_is_written_and_says_so(demo_store, tmp_path):
-    from yuqing.report_brief import write_brief
+    from yuqing.reports.brief import write_brief
 
     _, store, _ = demo_store
     files = write_brief(store, date(2026, 11, 1), tmp_path)
@@ -91,7 +91,7 @@ def test_incident_review_has_timeline_evidence_tasks_and_first_response(demo_sto
 
 
 def test_unknown_incident_id_is_a_user_error(demo_store, tmp_path):
-    from yuqing.report_incident import write_review
+    from yuqing.reports.incident import write_review
 
     _, store, _ = demo_store
     with pytest.raises(UserError, match="not found"):

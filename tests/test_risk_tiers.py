@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from yuqing.errors import UserError
-from yuqing.risk import RiskScorer
-from yuqing.signals import MinuteRow, Snapshot
-from yuqing.tiers import Thresholds, TierMachine
-from yuqing.warning_config import WarningConfig
+from yuqing.warning.config import WarningConfig
+from yuqing.warning.risk import RiskScorer
+from yuqing.warning.signals import MinuteRow, Snapshot
+from yuqing.warning.tiers import Thresholds, TierMachine
 
 T0 = datetime(2026, 11, 16, tzinfo=UTC)
 

@@ -18,14 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from yuqing import cli
-from yuqing.action_bus import publish
-from yuqing.bus_auth import hash_token
-from yuqing.outbox import DONE, FAILED, Outbox
+from yuqing.bus.auth import hash_token
+from yuqing.bus.client import RunnerClient
+from yuqing.bus.outbox import DONE, FAILED, Outbox
+from yuqing.bus.server import publish
 from yuqing.proto import action_bus_pb2
-from yuqing.runner_client import RunnerClient
-from yuqing.runner_console import ConsoleRunner
-from yuqing.runner_exec import ExecRunner
-from yuqing.runner_webhook import WebhookRunner
+from yuqing.runners.console import ConsoleRunner
+from yuqing.runners.exec import ExecRunner
+from yuqing.runners.webhook import WebhookRunner
 
 from bus_factory import TOKEN_FILE, TOKENS, activation, incident, start_bus, stop_bus, ticket
 

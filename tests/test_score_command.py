@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from yuqing.analyzer import Analyzer
 from yuqing.cli import main
-from yuqing.mention import parse_mention
+from yuqing.core.mention import parse_mention
+from yuqing.text.analyzer import Analyzer
 
 POST = "星汇又宕机了？？无法提现，交易失败，钱卡在里面出不来！"
 

@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import yuqing.commands.sentiment
-import yuqing.features
-import yuqing.sentiment
+import yuqing.text.features
+import yuqing.text.sentiment
 from yuqing.cli import main
 from yuqing.commands.sentiment import auc, parse_labelled_tsv
 from yuqing.errors import UserError
-from yuqing.features import Featurizer
-from yuqing.sentiment import SentimentModel, parse_label
-from yuqing.tokenizer import Tokenizer
+from yuqing.text.features import Featurizer
+from yuqing.text.sentiment import SentimentModel, parse_label
+from yuqing.text.tokenizer import Tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def tok() -> Tokenizer:
     return Tokenizer()
 
 
-@pytest.mark.parametrize("module", [yuqing.sentiment, yuqing.features, yuqing.commands.sentiment])
+@pytest.mark.parametrize("module", [yuqing.text.sentiment, yuqing.text.features, yuqing.commands.sentiment])
 def test_doctests_pass(module):
     assert doctest.testmod(module).failed == 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 
-from yuqing.signals import Brief, WindowSignals
+from yuqing.warning.signals import Brief, WindowSignals
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yuqing.demo import BACKGROUND, CRISIS_TEXTS
-from yuqing.stories import StoryClusterer
-from yuqing.textnorm import clean_text
+from yuqing.evaluation.demo import BACKGROUND, CRISIS_TEXTS
+from yuqing.text.normalize import clean_text
+from yuqing.text.stories import StoryClusterer
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 POST = "星汇又宕机了？？无法提现，交易失败，钱卡在里面出不来！"
@@ -159,7 +159,7 @@ import hashlib, random, sys
 from datetime import UTC, datetime, timedelta
 sys.path.insert(0, {tests!r})
 from test_stories import CHARS, tokens
-from yuqing.stories import StoryClusterer
+from yuqing.text.stories import StoryClusterer
 rng, stories, out = random.Random(3), StoryClusterer(max_candidates=2), []
 for i in range(3000):  # one core, random tails: many candidates that tie on shared bands
     text = "星汇又宕机了无法提现" + "".join(rng.choice(CHARS) for _ in range(rng.randint(6, 12)))

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import yuqing.tokenizer
+import yuqing.text.tokenizer
 from yuqing.errors import UserError
-from yuqing.tokenizer import Tokenizer, fast_engine_available, read_user_dict
+from yuqing.text.tokenizer import Tokenizer, fast_engine_available, read_user_dict
 
 needs_rjieba = pytest.mark.skipif(not fast_engine_available(), reason="rjieba not installed")
 
@@ -22,7 +22,7 @@ def tok() -> Tokenizer:
 
 
 def test_doctests_pass():
-    assert doctest.testmod(yuqing.tokenizer).failed == 0
+    assert doctest.testmod(yuqing.text.tokenizer).failed == 0
 
 
 def test_risk_words_of_the_brief_stay_whole(tok):

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from yuqing.cli import main
-from yuqing.demo import BRANDS, DemoConfig, DemoGenerator, scenario
-from yuqing.mention import InvalidMention, parse_mention
-from yuqing.warn_eval import evaluate
+from yuqing.core.mention import InvalidMention, parse_mention
+from yuqing.evaluation.demo import BRANDS, DemoConfig, DemoGenerator, scenario
+from yuqing.evaluation.early_warning import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_warn_false_alarm_appends_a_feedback_verdict(tmp_path, capsys):
     assert main(args) == 0
     record = json.loads(out.read_text(encoding="utf-8"))
     assert record["verdict"] == "false_alarm" and record["at"] == "2026-11-20T02:45:00+00:00"
-    from yuqing.feedback import parse_feedback
+    from yuqing.core.feedback import parse_feedback
 
     assert parse_feedback(out.read_text(encoding="utf-8")).verdict == "false_alarm"
 

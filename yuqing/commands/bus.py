@@ -51,9 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from yuqing.action_bus import BusServer
-    from yuqing.bus_auth import ServerTLS, TokenFile, is_loopback
-    from yuqing.outbox import Outbox
+    from yuqing.bus.auth import ServerTLS, TokenFile, is_loopback
+    from yuqing.bus.outbox import Outbox
+    from yuqing.bus.server import BusServer
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
@@ -87,7 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    from yuqing.bus_auth import hash_token, new_token
+    from yuqing.bus.auth import hash_token, new_token
 
     if args.stdin:
         token = sys.stdin.readline().strip()

@@ -6,7 +6,7 @@
 The first reads a NAB-format series (``timestamp,value``) and writes
 ``timestamp,value,anomaly_score``, one row per input row, processing rows in
 order with no look-ahead. The second runs the detector on every NAB series in
-DIR, scores it with NAB's rules (``yuqing.nab``) next to the published
+DIR, scores it with NAB's rules (``yuqing.evaluation.nab``) next to the published
 detectors' outputs shipped in DIR, and prints one table per profile.
 """
 
@@ -18,9 +18,9 @@ import math
 import sys
 from pathlib import Path
 
-from yuqing import nab
-from yuqing.burst import BurstDetector
 from yuqing.errors import UserError
+from yuqing.evaluation import nab
+from yuqing.warning.burst import BurstDetector
 
 OURS = "yuqing"
 

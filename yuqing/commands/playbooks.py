@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from yuqing.errors import UserError
-from yuqing.playbook_library import read_playbooks, shipped_playbook_dir
-from yuqing.playbook_schema import TIERS
+from yuqing.playbooks.library import read_playbooks, shipped_playbook_dir
+from yuqing.playbooks.schema import TIERS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

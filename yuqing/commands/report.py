@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from yuqing.endpoints import DEFAULT_STORE, parse_store
+from yuqing.core.endpoints import DEFAULT_STORE, parse_store
 from yuqing.errors import UserError
 
 
@@ -70,7 +70,7 @@ def _open(args: argparse.Namespace):
 
 
 def run_brief(args: argparse.Namespace) -> int:
-    from yuqing.report_brief import write_brief
+    from yuqing.reports.brief import write_brief
 
     try:
         day = date.fromisoformat(args.date)
@@ -90,7 +90,7 @@ def run_brief(args: argparse.Namespace) -> int:
 
 
 def run_incident(args: argparse.Namespace) -> int:
-    from yuqing.report_incident import write_review
+    from yuqing.reports.incident import write_review
 
     store = _open(args)
     try:

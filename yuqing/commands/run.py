@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from yuqing.endpoints import DEFAULT_STORE
+from yuqing.core.endpoints import DEFAULT_STORE
 from yuqing.errors import UserError
 
 log = logging.getLogger("yuqing.run")

@@ -15,13 +15,13 @@ import shutil
 import signal
 from pathlib import Path
 
-from yuqing.activation import department
-from yuqing.bus_auth import ClientTLS
+from yuqing.bus.auth import ClientTLS
+from yuqing.bus.client import Handler, RunnerClient, RunnerState
 from yuqing.errors import UserError
-from yuqing.playbook_schema import CATEGORIES, DEPARTMENTS
+from yuqing.playbooks.activation import department
+from yuqing.playbooks.schema import CATEGORIES, DEPARTMENTS
 from yuqing.proto import action_bus_pb2
-from yuqing.runner_client import Handler, RunnerClient, RunnerState
-from yuqing.runner_webhook import FORMATS
+from yuqing.runners.webhook import FORMATS
 
 log = logging.getLogger("yuqing.runner")
 DEFAULT_BUS = "127.0.0.1:50151"
@@ -131,13 +131,13 @@ def serve(args: argparse.Namespace, handler: Handler) -> int:
 
 
 def run_console(args: argparse.Namespace) -> int:
-    from yuqing.runner_console import ConsoleRunner
+    from yuqing.runners.console import ConsoleRunner
 
     return serve(args, ConsoleRunner())
 
 
 def run_webhook(args: argparse.Namespace) -> int:
-    from yuqing.runner_webhook import WebhookRunner
+    from yuqing.runners.webhook import WebhookRunner
 
     if args.attempts < 1:
         raise UserError("--attempts: give 1 or more")
@@ -146,7 +146,7 @@ def run_webhook(args: argparse.Namespace) -> int:
 
 
 def run_exec(args: argparse.Namespace) -> int:
-    from yuqing.runner_exec import ExecRunner
+    from yuqing.runners.exec import ExecRunner
 
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:

@@ -23,12 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from yuqing.analyzer import Analyzer
-from yuqing.dedup import RecentIds
+from yuqing.core.mention import InvalidMention, parse_mention
 from yuqing.errors import UserError
-from yuqing.mention import InvalidMention, parse_mention
-from yuqing.stories import StoryClusterer
-from yuqing.tokenizer import ENGINES
+from yuqing.stream.dedup import RecentIds
+from yuqing.text.analyzer import Analyzer
+from yuqing.text.stories import StoryClusterer
+from yuqing.text.tokenizer import ENGINES
 
 DEDUP_HORIZON = timedelta(hours=24)
 

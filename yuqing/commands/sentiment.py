@@ -20,10 +20,10 @@ from importlib import resources
 from pathlib import Path
 
 from yuqing.errors import UserError
-from yuqing.sentiment import SentimentModel
-from yuqing.tokenizer import ENGINES, Tokenizer
+from yuqing.text.sentiment import SentimentModel
+from yuqing.text.tokenizer import ENGINES, Tokenizer
 
-log = logging.getLogger("yuqing.sentiment")
+log = logging.getLogger("yuqing.text.sentiment")
 
 TRAIN_SEED = 20240601
 TRAIN_EPOCHS = 3

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from yuqing.endpoints import DEFAULT_STORE, parse_store
+from yuqing.core.endpoints import DEFAULT_STORE, parse_store
 from yuqing.errors import UserError
 
 

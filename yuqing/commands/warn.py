@@ -19,10 +19,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from yuqing.demo import DemoConfig, scenario
 from yuqing.errors import UserError
-from yuqing.expectation import EXPECTATIONS
-from yuqing.warning_config import WarningConfig
+from yuqing.evaluation.demo import DemoConfig, scenario
+from yuqing.warning.config import WarningConfig
+from yuqing.warning.expectation import EXPECTATIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,7 +87,7 @@ def _demo(hours: float, seed: int) -> DemoConfig:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from yuqing.warn_eval import evaluate
+    from yuqing.evaluation.early_warning import evaluate
 
     result = evaluate(_demo(args.hours, args.seed), _config(args))
     out = sys.stdout
@@ -113,8 +113,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_plot(args: argparse.Namespace) -> int:
-    from yuqing.warn_eval import evaluate
-    from yuqing.warn_plot import plot_trace
+    from yuqing.evaluation.early_warning import evaluate
+    from yuqing.evaluation.early_warning_plot import plot_trace
 
     demo = DemoConfig(hours=args.hours, seed=args.seed) if args.hours <= 6 else _demo(
         args.hours, args.seed)

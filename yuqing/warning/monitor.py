@@ -1,0 +1,250 @@
+"""Early warning of one brand, evaluated on every mention: signals → risk → tier → incident.
+
+`BrandMonitor` keeps, for its brand, one key per category seen plus the
+brand overall (``"*"``). Each key holds `WindowSignals`, a `RiskScorer`
+(whose expectations learn at minute boundaries), a `TierMachine` and at most
+one open `Incident`. `push` updates the mention's category key and the
+overall key, re-scores every key with an open incident (so incidents de-escalate
+and resolve while their mentions dry up), and returns the `IncidentUpdate`\\ s
+of whatever changed plus the `HealthAlert`\\ s of `SilenceWatch` (a source or
+the brand gone quiet in event time). `tick(now)` does the same from a timer.
+
+The overall key scores what the categories leave unexplained: its own score
+minus the highest current score of a category key. A burst that one category
+explains is that category's incident; one spread over several categories (or
+one the classifier misses) is the overall key's. A key is created with its
+clock at the brand's first mention, so a category first seen in a crisis
+compares it with the zeros it had before, not with the crisis itself.
+
+`mark_false_alarm` closes the key's incident as a false alarm and raises the
+key's thresholds by ``false_alarm_points`` for ``false_alarm_hold`` (stacking
+up to ``false_alarm_max``); it returns a `FalseAlarm` record of the change.
+
+State is plain Python and River statistics: it pickles into Bytewax state, and
+its size is bounded by the number of categories (see `yuqing.warning.signals`).
+
+Examples
+--------
+>>> import random
+>>> from datetime import UTC, datetime, timedelta
+>>> from yuqing.core.enriched import EnrichedMention
+>>> from yuqing.core.mention import Author, Mention
+>>> rng = random.Random(3)
+>>> def item(i, at, category="other", label="neutral"):
+...     author = Author(id=f"u{rng.randrange(10**6)}", followers=rng.randrange(10, 5000))
+...     m = Mention(f"weibo:{i}", "weibo", at, "…", author=author)
+...     return EnrichedMention(m, "星汇支付", category=category, sentiment_label=label)
+>>> monitor = BrandMonitor("星汇支付")
+>>> t0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+>>> out = []
+>>> for i in range(6 * 60 * 2):                                   # six quiet hours, 2 a minute
+...     out += monitor.push(item(i, t0 + timedelta(seconds=30 * i)))
+>>> for i in range(200):                                          # then an outage story
+...     at = t0 + timedelta(hours=6, seconds=3 * i)
+...     out += monitor.push(item(10_000 + i, at, "outage", "negative"))
+>>> [(u.change, u.category, u.tier, u.at.strftime("%H:%M:%S")) for u in out]
+[('opened', 'outage', 1, '06:00:09'), ('escalated', 'outage', 2, '06:00:12'), ('escalated', 'outage', 3, '06:00:30')]
+>>> record = monitor.mark_false_alarm("outage", t0 + timedelta(hours=6, minutes=15))
+>>> record.update.change, record.thresholds
+('false_alarm', [45.0, 65.0, 85.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from yuqing.core.enriched import EnrichedMention
+from yuqing.warning.config import WarningConfig
+from yuqing.warning.incidents import Incident, IncidentUpdate, build_evidence, origin_of
+from yuqing.warning.risk import RiskScorer
+from yuqing.warning.signals import Brief, WindowSignals
+from yuqing.warning.silence import HealthAlert, SilenceWatch
+from yuqing.warning.tiers import Thresholds, TierMachine
+
+DETECTOR_VERSION = "yuqing.early_warning/1.0"
+OVERALL = "*"
+FALSE_ALARM_SCHEMA = "yuqing.false_alarm/v1"
+
+
+def brief_of(item: EnrichedMention, keywords: int = 8) -> Brief:
+    """The evidence-sized summary of an enriched mention."""
+    m = item.mention
+    words = item.category_evidence + tuple(t for t in item.tokens if len(t) > 1)
+    return Brief(m.id, m.published_at, m.source, m.author.id, m.author.followers,
+                 m.author.verified, m.engagement.total, item.is_negative,
+                 item.story_id or m.parent_id, tuple(dict.fromkeys(words))[:keywords])
+
+
+@dataclass(frozen=True, slots=True)
+class FalseAlarm:
+    """An analyst's false-alarm verdict and what the detector changed because of it."""
+
+    brand: str
+    category: str
+    at: datetime
+    incident_id: str
+    raise_points: float
+    until: datetime
+    thresholds: list[float]
+    note: str
+    update: IncidentUpdate | None
+
+    def to_json(self) -> dict:
+        return {"schema": FALSE_ALARM_SCHEMA, "brand": self.brand, "category": self.category,
+                "at": self.at.isoformat(), "incident_id": self.incident_id,
+                "raise_points": self.raise_points, "until": self.until.isoformat(),
+                "thresholds": self.thresholds, "note": self.note,
+                "detector_version": DETECTOR_VERSION}
+
+
+class _Key:
+    __slots__ = ("incident", "machine", "raise_points", "raise_until", "score", "scorer",
+                 "signals")
+
+    def __init__(self, signals: WindowSignals, scorer: RiskScorer, machine: TierMachine):
+        self.signals = signals
+        self.scorer = scorer
+        self.machine = machine
+        self.incident: Incident | None = None
+        self.raise_points = 0.0
+        self.raise_until: datetime | None = None
+        self.score = 0.0
+
+
+class BrandMonitor:
+    """Every key of one brand; `push` per mention, `tick` per timer, `mark_false_alarm` per verdict."""
+
+    def __init__(self, brand: str, config: WarningConfig | None = None):
+        self.brand = brand
+        self.config = config if config is not None else WarningConfig()
+        self.keys: dict[str, _Key] = {}
+        self.started: datetime | None = None
+        self.silence = SilenceWatch(brand, **_silence_kwargs(self.config.silence))
+        self.versions = {"detector": DETECTOR_VERSION, "expectation": self.config.expectation,
+                         "config": self.config.digest(), **self.config.versions}
+
+    def _key(self, category: str, at: datetime | None = None) -> _Key:
+        key = self.keys.get(category)
+        if key is None:
+            cfg = self.config
+            scorer = RiskScorer(severity=cfg.severity_of(category), expectation=cfg.expectation,
+                                offset_hours=cfg.timezone_offset_hours, **cfg.scorer)
+            key = self.keys[category] = _Key(WindowSignals(**cfg.signals), scorer,
+                                             TierMachine(cfg.thresholds_for(self.brand, category)))
+            start = self.started or at
+            if start is not None:
+                key.signals.advance(start)
+        return key
+
+    def push(self, item: EnrichedMention) -> list[IncidentUpdate | HealthAlert]:
+        """One mention in; the incident changes and health alerts it caused out."""
+        at = item.mention.published_at
+        out: list[IncidentUpdate | HealthAlert] = list(self.silence.observe(item.mention.source, at))
+        if self.started is None:
+            self.started = at
+        brief = brief_of(item)
+        category = item.category or "other"
+        for name in (category, OVERALL):
+            key = self._key(name, at)
+            for row in key.signals.add(brief):
+                key.scorer.learn_one(row)
+        self._evaluate(category, at, out)
+        self._evaluate(OVERALL, at, out)
+        for name, key in self.keys.items():
+            if key.incident is not None and name not in (category, OVERALL):
+                self._advance(key, at)
+                self._evaluate(name, at, out)
+        return out
+
+    def tick(self, now: datetime) -> list[IncidentUpdate | HealthAlert]:
+        """A timer: re-score open incidents at ``now`` and check the streams for silence."""
+        out: list[IncidentUpdate | HealthAlert] = list(self.check_silence(now))
+        for name, key in self.keys.items():
+            if key.incident is not None:
+                self._advance(key, now)
+                self._evaluate(name, now, out)
+        return out
+
+    def check_silence(self, now: datetime) -> list[HealthAlert]:
+        """Pipeline-health alerts for streams gone quiet up to ``now`` (wall clock when live)."""
+        return self.silence.check(now)
+
+    def mark_false_alarm(self, category: str, at: datetime, note: str = "") -> FalseAlarm:
+        """An analyst says the key's incident is a false alarm: close it and raise the bar."""
+        key = self._key(category)
+        cfg = self.config
+        active = key.raise_until is not None and at < key.raise_until
+        key.raise_points = min((key.raise_points if active else 0.0) + cfg.false_alarm_points,
+                               cfg.false_alarm_max)
+        key.raise_until = at + cfg.false_alarm_hold
+        update = None
+        incident_id = ""
+        if key.incident is not None:
+            incident_id = key.incident.incident_id
+            update = key.incident.change(at, 0, key.score, {"versions": self.versions,
+                                                            "note": note}, false_alarm=True)
+            key.incident = None
+        key.machine.tier, key.machine.since, key.machine.quiet_since = 0, at, None
+        th = self._thresholds(category, key, at)
+        return FalseAlarm(self.brand, category, at, incident_id, key.raise_points,
+                          key.raise_until, list(th.enter), note, update)
+
+    def _thresholds(self, name: str, key: _Key, at: datetime) -> Thresholds:
+        th = self.config.thresholds_for(self.brand, name)
+        if key.raise_points and key.raise_until is not None and at < key.raise_until:
+            return th.raised(key.raise_points)
+        return th
+
+    @staticmethod
+    def _advance(key: _Key, at: datetime) -> None:
+        for row in key.signals.advance(at):
+            key.scorer.learn_one(row)
+
+    def _explained(self) -> float:
+        return max((k.score for n, k in self.keys.items() if n != OVERALL), default=0.0)
+
+    def _evaluate(self, name: str, at: datetime, out: list) -> None:
+        key = self.keys[name]
+        snap = key.signals.snapshot()
+        risk = key.scorer.score_one(snap)
+        score = risk.score
+        if name == OVERALL:
+            score = max(0.0, round(score - self._explained(), 1))
+        key.score = score
+        change = key.machine.step(at, score, self._thresholds(name, key, at))
+        if change is None:
+            if key.incident is not None:
+                key.incident.observe(at, score)
+            return
+        old, new = change
+        if old == 0:
+            key.incident = Incident.open(self.brand, name, at, new, score)
+            key.incident.began = origin_of(key.signals.recent)
+            out.append(key.incident.opened(self._evidence(key, snap, risk)))
+        elif key.incident is not None:
+            out.append(key.incident.change(at, new, score, self._evidence(key, snap, risk)))
+            if new == 0:
+                key.incident = None
+
+    def _evidence(self, key: _Key, snap, risk) -> dict:
+        window = (snap.at - timedelta(minutes=key.signals.minutes), snap.at)
+        began = key.incident.began if key.incident is not None else {}
+        evidence = build_evidence(list(key.signals.recent), key.scorer.deltas(snap), risk.parts(),
+                                  window, self.versions, began)
+        evidence["factors"] = {"organic": round(risk.organic, 3),
+                               "negativity": round(risk.negativity, 3), "severity": risk.severity}
+        evidence["campaign_suspected"] = risk.organic < 0.75
+        return evidence
+
+
+def _silence_kwargs(settings: dict) -> dict:
+    out = {}
+    for name, value in settings.items():
+        if name.endswith("_minutes"):
+            out[name[: -len("_minutes")]] = timedelta(minutes=float(value))
+        elif name.endswith("_hours"):
+            out[name[: -len("_hours")]] = timedelta(hours=float(value))
+        else:
+            out[name] = value
+    return out
