@@ -11,57 +11,25 @@ incidents and health alerts against the labels:
 - health alerts: delay from a collector outage's start to its alert, and
   alerts that match no outage.
 
-Analysis is the flow's: `yuqing.text.analyzer.Analyzer` (rjieba when installed)
-and a `yuqing.text.stories.StoryClusterer` per brand for story ids.
+Analysis is the flow's (`yuqing.evaluation.replay.FlowAnalysis`: the
+`Analyzer`, rjieba when installed, and a `StoryClusterer` per brand).
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from yuqing.core.enriched import EnrichedMention
-from yuqing.core.mention import InvalidMention, Mention, parse_mention
 from yuqing.evaluation.demo import DemoConfig, DemoGenerator
-from yuqing.text.brands import UNKNOWN_BRAND
+from yuqing.evaluation.replay import FlowAnalysis, enrich, monitor
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.incidents import IncidentUpdate
-from yuqing.warning.monitor import BrandMonitor
 from yuqing.warning.silence import HealthAlert
 
 BEFORE = timedelta(minutes=5)  # a 二级 this long before the labelled onset still counts
 AFTER = timedelta(minutes=30)  # ... and this long after the crisis ended
-
-
-class DemoAnalyzer:
-    """The flow's analysis of a mention: `Analyzer` (cached by text) plus per-brand stories."""
-
-    def __init__(self, engine: str = "auto") -> None:
-        from yuqing.text.analyzer import Analyzer
-        from yuqing.text.stories import StoryClusterer
-
-        self.analyzer = Analyzer.default(engine=engine)
-        self.name = f"yuqing.text.analyzer.Analyzer({self.analyzer.tokenizer.active_engine}) + StoryClusterer"
-        self.cache: dict[tuple[str, str, str], object] = {}
-        self.stories: dict[str, StoryClusterer] = {}
-        self._clusterer = StoryClusterer
-
-    def __call__(self, mention: Mention) -> EnrichedMention | None:
-        key = (mention.brand, mention.title, mention.text)
-        analysis = self.cache.get(key)
-        if analysis is None:
-            analysis = self.cache[key] = self.analyzer.analyze(mention)
-        if analysis.brand == UNKNOWN_BRAND:
-            return None
-        stories = self.stories.get(analysis.brand)
-        if stories is None:
-            stories = self.stories[analysis.brand] = self._clusterer()
-        story, _ = stories.push(mention.id, list(analysis.tokens), mention.published_at,
-                                parent_id=mention.parent_id)
-        return analysis.enrich(mention, story)
 
 
 @dataclass
@@ -184,39 +152,20 @@ class EvalResult:
 
 
 def evaluate(demo: DemoConfig, config: WarningConfig | None = None,
-             trace: tuple[str, str] | None = None, analyzer: DemoAnalyzer | None = None) -> EvalResult:
+             trace: tuple[str, str] | None = None,
+             analysis: FlowAnalysis | None = None) -> EvalResult:
     """Run the demo through `BrandMonitor`s; ``trace=(brand, category)`` records that key."""
-    analyzer = analyzer or DemoAnalyzer()
-    config = config or WarningConfig()
-    monitors: dict[str, BrandMonitor] = {}
-    seen: set[str] = set()
-    result = EvalResult(demo, analyzer.name, 0, 0.0)
-    clock = time.perf_counter
-    for raw in DemoGenerator(demo):
-        try:
-            mention = parse_mention(raw)
-        except InvalidMention:
-            continue
-        if mention.id in seen:
-            continue
-        seen.add(mention.id)
-        item = analyzer(mention)
-        if item is None:
-            continue
-        monitor = monitors.get(item.brand)
-        if monitor is None:
-            monitor = monitors[item.brand] = BrandMonitor(item.brand, config)
-        started = clock()
-        out = monitor.push(item)
-        result.push_seconds += clock() - started
-        result.mentions += 1
-        for record in out:
-            (result.updates if isinstance(record, IncidentUpdate) else result.health).append(record)
-        if trace and item.brand == trace[0]:
-            key = monitor.keys.get(trace[1])
-            if key is not None:
-                snap = key.signals.snapshot()
-                result.trace.append((mention.published_at, snap.negative,
-                                     key.scorer.negative_model.expected(snap.at),
-                                     key.score, key.machine.tier))
-    return result
+    analysis = analysis or FlowAnalysis()
+    trace_rows: list[tuple] = []
+
+    def record(item, brand_monitor) -> None:
+        key = brand_monitor.keys.get(trace[1])
+        if item.brand == trace[0] and key is not None:
+            snap = key.signals.snapshot()
+            trace_rows.append((item.mention.published_at, snap.negative,
+                               key.scorer.negative_model.expected(snap.at), key.score,
+                               key.machine.tier))
+
+    run = monitor(enrich(DemoGenerator(demo), analysis), config, record if trace else None)
+    return EvalResult(demo, analysis.name, run.mentions, run.push_seconds, run.updates,
+                      run.health, trace_rows)

@@ -85,6 +85,12 @@ class Analyzer:
     ('星汇支付', 'outage', ('宕机', '无法提现'), 'negative')
     >>> a.tokens
     ('星汇', '又', '宕机', '了', '，', '无法提现', '！')
+
+    A plain repost or an interjection says nothing for or against anyone:
+
+    >>> from dataclasses import replace
+    >>> [analyzer.analyze(replace(m, text=t)).sentiment_label for t in ("转发微博", "哈", "。", "[怒]")]
+    ['neutral', 'neutral', 'neutral', 'negative']
     """
 
     def __init__(
@@ -121,11 +127,23 @@ class Analyzer:
             return mention.brand
         return self.brands.match(f"{mention.title} {mention.text}") or UNKNOWN_BRAND
 
+    def has_opinion(self, tokens: Sequence[str]) -> bool:
+        """Whether tokens can carry a sentiment: a content word or a lexicon hit.
+
+        A plain repost ("转发微博"), an interjection ("哈") or punctuation alone
+        would only get the model's intercept, which is not an opinion: such a
+        mention is neutral, though it still counts toward volume and spread.
+        """
+        if self.tokenizer.content(tokens):
+            return True
+        lexicon = self.sentiment.featurizer.lexicon
+        return any(token in lexicon for token in tokens)
+
     def analyze(self, mention: Mention) -> Analysis:
         """Brand, tokens, sentiment and category of one mention."""
         text = clean_text(f"{mention.title} {mention.text}" if mention.title else mention.text)
         tokens = self.tokenizer.tokenize(text)
-        score = self.sentiment.score(tokens)
+        score = self.sentiment.score(tokens) if self.has_opinion(tokens) else 0.0
         category, evidence, confidence = self.categories.classify(text, tokens)
         return Analysis(
             brand=self.brand_of(mention),

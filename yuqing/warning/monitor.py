@@ -1,20 +1,24 @@
 """Early warning of one brand, evaluated on every mention: signals → risk → tier → incident.
 
-`BrandMonitor` keeps, for its brand, one key per category seen plus the
-brand overall (``"*"``). Each key holds `WindowSignals`, a `RiskScorer`
-(whose expectations learn at minute boundaries), a `TierMachine` and at most
-one open `Incident`. `push` updates the mention's category key and the
-overall key, re-scores every key with an open incident (so incidents de-escalate
-and resolve while their mentions dry up), and returns the `IncidentUpdate`\\ s
-of whatever changed plus the `HealthAlert`\\ s of `SilenceWatch` (a source or
-the brand gone quiet in event time). `tick(now)` does the same from a timer.
+`BrandMonitor` keeps, for its brand, one key per named category seen plus
+the brand overall (``"*"``), which sees every mention. Each key holds
+`WindowSignals`, a `RiskScorer` (whose expectations learn at minute
+boundaries), a `TierMachine` and at most one open `Incident`. `push`
+updates the mention's category key (none for ``other``: only the brand-wide
+key watches mentions no category names) and the overall key, re-scores every
+key with an open incident (so incidents de-escalate and resolve while their
+mentions dry up), and returns the `IncidentUpdate`\\ s of whatever changed
+plus the `HealthAlert`\\ s of `SilenceWatch` (a source or the brand gone
+quiet in event time). `tick(now)` does the same from a timer.
 
-The overall key scores what the categories leave unexplained: its own score
-minus the highest current score of a category key. A burst that one category
-explains is that category's incident; one spread over several categories (or
-one the classifier misses) is the overall key's. A key is created with its
-clock at the brand's first mention, so a category first seen in a crisis
-compares it with the zeros it had before, not with the crisis itself.
+One burst, one incident, as specific as the evidence allows: a named
+category with an open incident leads, and takes the brand-wide score when
+that is higher (a repost cascade seen only brand-wide escalates it); the
+brand-wide key opens an incident of its own only when no category leads, so
+a burst the classifier cannot name (or one spread over several categories)
+is graded on its volume, growth and spread like any other. A key is created
+with its clock at the brand's first mention, so a category first seen in a
+crisis compares it with the zeros it had before, not with the crisis itself.
 
 `mark_false_alarm` closes the key's incident as a false alarm and raises the
 key's thresholds by ``false_alarm_points`` for ``false_alarm_hold`` (stacking
@@ -55,6 +59,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from yuqing.core.enriched import EnrichedMention
+from yuqing.text.tokenizer import default_stopwords
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.incidents import Incident, IncidentUpdate, build_evidence, origin_of
 from yuqing.warning.risk import RiskScorer
@@ -62,18 +67,30 @@ from yuqing.warning.signals import Brief, WindowSignals
 from yuqing.warning.silence import HealthAlert, SilenceWatch
 from yuqing.warning.tiers import Thresholds, TierMachine
 
-DETECTOR_VERSION = "yuqing.early_warning/1.0"
+DETECTOR_VERSION = "yuqing.early_warning/2.0"
 OVERALL = "*"
+UNNAMED = "other"  # mentions no category names: the brand-wide key alone watches them
+LEAD_SHARE = 0.5  # a category scoring this share of the brand-wide score leads the burst
 FALSE_ALARM_SCHEMA = "yuqing.false_alarm/v1"
+
+
+_STOPWORDS = default_stopwords()
+
+
+def is_keyword(token: str) -> bool:
+    """A word an analyst would read as a subject: no function word, emoticon or punctuation."""
+    return (len(token) > 1 and token not in _STOPWORDS and token[0] != "["
+            and any(ch.isalnum() for ch in token) and not token.isdigit())
 
 
 def brief_of(item: EnrichedMention, keywords: int = 8) -> Brief:
     """The evidence-sized summary of an enriched mention."""
     m = item.mention
-    words = item.category_evidence + tuple(t for t in item.tokens if len(t) > 1)
+    words = item.category_evidence + tuple(t for t in item.tokens if is_keyword(t))
     return Brief(m.id, m.published_at, m.source, m.author.id, m.author.followers,
                  m.author.verified, m.engagement.total, item.is_negative,
-                 item.story_id or m.parent_id, tuple(dict.fromkeys(words))[:keywords])
+                 item.story_id or m.parent_id, tuple(dict.fromkeys(words))[:keywords],
+                 positive=item.sentiment_label == "positive", parent=m.parent_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,26 +161,24 @@ class BrandMonitor:
         if self.started is None:
             self.started = at
         brief = brief_of(item)
-        category = item.category or "other"
-        for name in (category, OVERALL):
+        category = item.category or UNNAMED
+        names = (OVERALL,) if category == UNNAMED else (category, OVERALL)
+        for name in names:
             key = self._key(name, at)
             for row in key.signals.add(brief):
                 key.scorer.learn_one(row)
-        self._evaluate(category, at, out)
-        self._evaluate(OVERALL, at, out)
-        for name, key in self.keys.items():
-            if key.incident is not None and name not in (category, OVERALL):
-                self._advance(key, at)
-                self._evaluate(name, at, out)
+        self._step([n for n in self.keys if n in names or self.keys[n].incident is not None],
+                   at, out)
         return out
 
     def tick(self, now: datetime) -> list[IncidentUpdate | HealthAlert]:
         """A timer: re-score open incidents at ``now`` and check the streams for silence."""
         out: list[IncidentUpdate | HealthAlert] = list(self.check_silence(now))
-        for name, key in self.keys.items():
-            if key.incident is not None:
-                self._advance(key, now)
-                self._evaluate(name, now, out)
+        names = [n for n, k in self.keys.items() if k.incident is not None]
+        for name in names:
+            self._advance(self.keys[name], now)
+        if names:
+            self._step(names, now, out)
         return out
 
     def check_silence(self, now: datetime) -> list[HealthAlert]:
@@ -201,18 +216,67 @@ class BrandMonitor:
         for row in key.signals.advance(at):
             key.scorer.learn_one(row)
 
-    def _explained(self) -> float:
-        return max((k.score for n, k in self.keys.items() if n != OVERALL), default=0.0)
+    def _lead(self, star_score: float) -> str | None:
+        """The named category that stands for the brand's burst, if any.
 
-    def _evaluate(self, name: str, at: datetime, out: list) -> None:
-        key = self.keys[name]
-        snap = key.signals.snapshot()
-        risk = key.scorer.score_one(snap)
-        score = risk.score
-        if name == OVERALL:
-            score = max(0.0, round(score - self._explained(), 1))
-        key.score = score
-        change = key.machine.step(at, score, self._thresholds(name, key, at))
+        The one with an open incident (the highest tier, then score), else the
+        highest-scoring one whose score is at least ``lead_share`` of the
+        brand-wide score: it explains a good part of the burst, so the burst
+        gets its category (and its playbook) from the start.
+        """
+        named = [(k.incident is not None, k.machine.tier, k.score, n)
+                 for n, k in self.keys.items() if n != OVERALL]
+        if not named:
+            return None
+        has_incident, _, score, name = max(named)
+        if has_incident or (score > 0 and score >= LEAD_SHARE * star_score):
+            return name
+        return None
+
+    def _step(self, names: list[str], at: datetime, out: list) -> None:
+        """Score ``names`` and move their tiers: one incident per burst, the most specific.
+
+        A named category with an open incident leads: it takes the brand-wide
+        score when that is higher (spread seen only brand-wide escalates it),
+        and the brand-wide key opens nothing of its own meanwhile. Without a
+        lead the brand-wide key has its own incident, and a category opens
+        beside it only at a higher tier.
+        """
+        star = self.keys.get(OVERALL)
+        star_snap = star_risk = None
+        if star is not None:
+            star_snap = star.signals.snapshot()
+            star_risk = star.scorer.score_one(star_snap)
+            star.score = star_risk.score
+        scored = {}
+        for name in names:
+            if name != OVERALL:
+                key = self.keys[name]
+                snap = key.signals.snapshot()
+                risk = key.scorer.score_one(snap)
+                key.score = risk.score
+                scored[name] = (snap, risk)
+        lead = self._lead(star.score if star is not None else 0.0)
+        for name, (snap, risk) in scored.items():
+            key = self.keys[name]
+            score = risk.score
+            brand_wide = None
+            if name == lead and star_risk is not None and star.incident is None \
+                    and star_risk.score > score:
+                score, brand_wide = star_risk.score, star_risk
+            cap = star.machine.tier if star is not None and star.incident is not None else 0
+            self._move(name, key, at, score, cap, snap, risk, brand_wide, out)
+        if star is not None and OVERALL in names:
+            cap = 3 if star.incident is None and self._lead(star.score) is not None else 0
+            self._move(OVERALL, star, at, star_risk.score, cap, star_snap, star_risk, None, out)
+
+    def _move(self, name: str, key: _Key, at: datetime, score: float, cap: int, snap, risk,
+              brand_wide, out: list) -> None:
+        """Step the key's tiers at ``score``; a key without an incident opens above ``cap`` only."""
+        thresholds = self._thresholds(name, key, at)
+        if key.incident is None and cap and thresholds.tier_of(score) <= cap:
+            score = min(score, thresholds.enter[0] - thresholds.hysteresis - 0.1)
+        change = key.machine.step(at, score, thresholds)
         if change is None:
             if key.incident is not None:
                 key.incident.observe(at, score)
@@ -221,9 +285,14 @@ class BrandMonitor:
         if old == 0:
             key.incident = Incident.open(self.brand, name, at, new, score)
             key.incident.began = origin_of(key.signals.recent)
-            out.append(key.incident.opened(self._evidence(key, snap, risk)))
+        evidence = self._evidence(key, snap, risk)
+        if brand_wide is not None:
+            evidence["brand_wide"] = {"risk_score": brand_wide.score,
+                                      "score_parts": brand_wide.parts()}
+        if old == 0:
+            out.append(key.incident.opened(evidence))
         elif key.incident is not None:
-            out.append(key.incident.change(at, new, score, self._evidence(key, snap, risk)))
+            out.append(key.incident.change(at, new, score, evidence))
             if new == 0:
                 key.incident = None
 

@@ -4,7 +4,7 @@ Mentions fall into 1-minute event-time buckets; the signal window is the last
 ``minutes`` buckets (the current, partial one included), so a reading costs a
 few additions, never a scan of mentions. Each reading is a `Snapshot`:
 
-    count, negative           mentions and negative mentions in the window
+    count, negative, positive mentions, negative and positive ones in the window
     negative_share            negative / count
     negative_reach            followers of the negative mentions' authors
     kols                      negative mentions by verified or >= ``kol_followers`` authors
@@ -12,7 +12,14 @@ few additions, never a scan of mentions. Each reading is a `Snapshot`:
     velocity                  z of the change between the last two and the two
                               buckets before: (c0 + c1 - c2 - c3) / sqrt(c0 + c1 + c2 + c3 + 1)
     distinct_authors          distinct author ids in the window
-    top_story_share           share of the window held by its largest story (copies)
+    top_story_share           share of the window held by its largest story of copies
+                              (mentions without a parent: reposts are spread, not copies)
+
+and over the longer ``span`` (60 minutes), where spread shows:
+
+    span_count, span_negative, span_positive    mentions, negative and positive ones
+    top_cascade               mentions of the largest repost cascade: a post and the
+                              reposts that lead back to it through ``parent`` ids
 
 When a minute closes, `add` returns a `MinuteRow` per closed minute (with the
 full window's count and negative count at that boundary) for the expectation
@@ -20,7 +27,8 @@ models to learn from; empty minutes after a gap are returned too, up to
 ``max_fill``. ``recent`` keeps the last ``max_recent`` mentions of the window
 as `Brief` records: the evidence an incident quotes. Memory is bounded by
 ``minutes`` buckets of at most ``max_authors`` author ids and ``max_stories``
-story counters each, plus ``max_recent`` briefs.
+story counters each, ``span`` buckets of at most ``max_cascades`` cascade
+counters, ``max_cascades`` remembered roots, plus ``max_recent`` briefs.
 
 Examples
 --------
@@ -37,6 +45,18 @@ Examples
 >>> s = w.snapshot()
 >>> s.count, s.negative, s.distinct_authors, s.top_story_share
 (10, 3, 2, 1.0)
+
+Reposts of one post, through chains of parents, form one cascade:
+
+>>> w = WindowSignals()
+>>> w.add(Brief("root", t0, "weibo", "a", 0))
+[]
+>>> for i in range(30):
+...     parent = "root" if i % 3 == 0 else f"r{i - 1}"
+...     rows = w.add(Brief(f"r{i}", t0 + timedelta(minutes=i), "weibo", f"u{i}", 0, parent=parent))
+>>> s = w.snapshot()
+>>> s.top_cascade, s.span_count, s.count, s.top_story_share
+(31, 31, 5, 0.0)
 """
 
 from __future__ import annotations
@@ -63,6 +83,8 @@ class Brief:
     negative: bool = False
     story: str = ""
     keywords: tuple[str, ...] = ()
+    positive: bool = False
+    parent: str = ""  # the post this one reposts or replies to
 
     @property
     def influence(self) -> float:
@@ -78,6 +100,8 @@ class MinuteRow:
     count: int
     negative: int
     minute_count: int  # mentions in the closed minute alone
+    positive: int = 0
+    top_cascade: int = 0  # the largest repost cascade of the span
 
 
 @dataclass(slots=True, frozen=True)
@@ -93,6 +117,11 @@ class Snapshot:
     velocity: float
     distinct_authors: int
     top_story_share: float
+    positive: int = 0
+    span_count: int = 0
+    span_negative: int = 0
+    span_positive: int = 0
+    top_cascade: int = 0
 
     @property
     def negative_share(self) -> float:
@@ -105,10 +134,21 @@ class Snapshot:
 
 
 @dataclass(slots=True)
+class _SpanBucket:
+    minute: int
+    count: int = 0
+    negative: int = 0
+    positive: int = 0
+    roots: dict[str, int] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class _Bucket:
     minute: int
     count: int = 0
     negative: int = 0
+    positive: int = 0
     negative_reach: int = 0
     kols: int = 0
     engagement: int = 0
@@ -120,8 +160,11 @@ class WindowSignals:
     """Bucketed sliding-window signals of one key; `add` per mention, `snapshot` to read."""
 
     def __init__(self, minutes: int = 5, kol_followers: int = 100_000, max_authors: int = 4096,
-                 max_stories: int = 4096, max_recent: int = 256, max_fill: int = 1440):
+                 max_stories: int = 4096, max_recent: int = 256, max_fill: int = 1440,
+                 span: int = 60, max_cascades: int = 16384):
         self.minutes = minutes
+        self.span = span
+        self.max_cascades = max_cascades
         self.kol_followers = kol_followers
         self.max_authors = max_authors
         self.max_stories = max_stories
@@ -132,10 +175,22 @@ class WindowSignals:
         self.now: datetime | None = None
         # running totals of the window (the buckets), kept by add and eviction
         self.count = self.negative = self.negative_reach = self.kols = self.engagement = 0
+        self.positive = 0
         self.overflow = 0  # authors beyond max_authors, counted as distinct
         self.authors: dict[str, int] = {}
         self.stories: dict[str, int] = {}
         self.top_story = 0
+        # the longer span: per-minute totals and repost cascades
+        self.span_buckets: deque[_SpanBucket] = deque()
+        self.span_count = self.span_negative = self.span_positive = 0
+        self.cascades: dict[str, int] = {}
+        self.top_cascade = 0
+        self.roots: dict[str, str] = {}  # mention id -> its cascade's root, within the span
+
+    def __setstate__(self, state: dict) -> None:
+        """States pickled before the span existed load with an empty one."""
+        fresh = WindowSignals(minutes=state.get("minutes", 5)).__dict__
+        self.__dict__.update({**fresh, **state})
 
     @staticmethod
     def minute_of(at: datetime) -> int:
@@ -146,6 +201,7 @@ class WindowSignals:
         if self.now is None or at > self.now:
             self.now = at
         minute = self.minute_of(at)
+        self._advance_span(minute)
         if not self.buckets:
             self.buckets.append(_Bucket(minute))
             return []
@@ -153,7 +209,7 @@ class WindowSignals:
         rows: list[MinuteRow] = []
         while m < minute:
             rows.append(MinuteRow(EPOCH + timedelta(minutes=m + 1), self.count, self.negative,
-                                  self.buckets[-1].count))
+                                  self.buckets[-1].count, self.positive, self.top_cascade))
             m += 1
             if self.count == 0 and m < minute:  # empty window: jump over the silent minutes
                 first = max(m, minute - self.max_fill)
@@ -170,9 +226,57 @@ class WindowSignals:
             recent.popleft()
         return rows
 
+    def _advance_span(self, minute: int) -> None:
+        spans = self.span_buckets
+        if spans and spans[-1].minute >= minute:
+            return
+        spans.append(_SpanBucket(minute))
+        evicted = False
+        while spans[0].minute <= minute - self.span:
+            old = spans.popleft()
+            self.span_count -= old.count
+            self.span_negative -= old.negative
+            self.span_positive -= old.positive
+            for root, n in old.roots.items():
+                left = self.cascades[root] - n
+                if left:
+                    self.cascades[root] = left
+                else:
+                    del self.cascades[root]
+            for mention_id in old.ids:
+                self.roots.pop(mention_id, None)
+            evicted = True
+        if evicted:
+            self.top_cascade = max(self.cascades.values(), default=0)
+
+    def _add_span(self, minute: int, brief: Brief) -> None:
+        spans = self.span_buckets
+        bucket = spans[-1]
+        if minute < bucket.minute:
+            bucket = next((b for b in spans if b.minute >= minute), bucket)
+        bucket.count += 1
+        self.span_count += 1
+        if brief.negative:
+            bucket.negative += 1
+            self.span_negative += 1
+        elif brief.positive:
+            bucket.positive += 1
+            self.span_positive += 1
+        parent = brief.parent
+        root = self.roots.get(parent, parent) if parent else brief.id
+        if len(self.roots) < self.max_cascades:
+            self.roots[brief.id] = root
+            bucket.ids.append(brief.id)
+        if root in self.cascades or len(self.cascades) < self.max_cascades:
+            bucket.roots[root] = bucket.roots.get(root, 0) + 1
+            n = self.cascades[root] = self.cascades.get(root, 0) + 1
+            if n > self.top_cascade:
+                self.top_cascade = n
+
     def _evict(self, b: _Bucket) -> None:
         self.count -= b.count
         self.negative -= b.negative
+        self.positive -= b.positive
         self.negative_reach -= b.negative_reach
         self.kols -= b.kols
         self.engagement -= b.engagement
@@ -212,14 +316,19 @@ class WindowSignals:
             if brief.verified or brief.followers >= self.kol_followers:
                 bucket.kols += 1
                 self.kols += 1
+        elif brief.positive:
+            bucket.positive += 1
+            self.positive += 1
         author = brief.author or brief.id
         if author in self.authors or len(self.authors) < self.max_authors:
             bucket.authors[author] = bucket.authors.get(author, 0) + 1
             self.authors[author] = self.authors.get(author, 0) + 1
         else:
             self.overflow += 1
+        self._add_span(minute, brief)
         story = brief.story or brief.id
-        if story in self.stories or len(self.stories) < self.max_stories:
+        copy = not brief.parent  # a repost spreads a post; copies are posts of their own
+        if copy and (story in self.stories or len(self.stories) < self.max_stories):
             bucket.stories[story] = bucket.stories.get(story, 0) + 1
             n = self.stories[story] = self.stories.get(story, 0) + 1
             if n > self.top_story:
@@ -239,4 +348,6 @@ class WindowSignals:
             velocity=(recent - before) / math.sqrt(recent + before + 1),
             distinct_authors=len(self.authors) + self.overflow,
             top_story_share=self.top_story / self.count if self.count else 0.0,
+            positive=self.positive, span_count=self.span_count, span_negative=self.span_negative,
+            span_positive=self.span_positive, top_cascade=self.top_cascade,
         )

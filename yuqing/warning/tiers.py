@@ -52,6 +52,10 @@ class Thresholds:
         if not 0 <= self.hysteresis < low:
             raise ValueError(f"hysteresis {self.hysteresis}: need 0 <= hysteresis < {low}")
 
+    def tier_of(self, score: float) -> int:
+        """The tier a key climbs to at ``score`` (0 below 一级)."""
+        return sum(score >= e for e in self.enter)
+
     def raised(self, points: float) -> Thresholds:
         """The same thresholds, every tier ``points`` higher (capped below 100)."""
         enter = tuple(min(e + points, 97.0 + i) for i, e in enumerate(self.enter))
