@@ -5,6 +5,7 @@
       -> mentions table
       -> 1-min event-time windows per brand x source -> window_metrics
       -> early warning per brand (+ analysts' verdicts) -> incidents, health alerts
+      -> watch of every brand's sources -> health alerts (a collector down)
            -> matching playbooks -> activations -> outbox (gRPC bus), activations table
       -> complaints -> tickets -> outbox
       -> alert stream (incident changes, health, false alarms, activations) + alerts table
@@ -31,7 +32,12 @@ from yuqing.dataflows import linkage, steps
 from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
 from yuqing.dataflows.tally import Tally
-from yuqing.dataflows.warning import IncidentChange, warning_builder
+from yuqing.dataflows.warning import (
+    IncidentChange,
+    source_beat,
+    source_watch_builder,
+    warning_builder,
+)
 from yuqing.evaluation.demo import DemoConfig
 from yuqing.playbooks.library import PlaybookLibrary
 from yuqing.playbooks.tickets import CustomerMap, complaint_ticket
@@ -45,6 +51,7 @@ from yuqing.text.analyzer import Analyzer
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.monitor import FalseAlarm
+from yuqing.warning.silence import ALL_BRANDS
 
 WINDOW_ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -164,6 +171,13 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     warnings = op.key_rm("unkey_warnings", op.stateful(
         "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering)))
     # IncidentChange | HealthAlert | FalseAlarm
+    beats = op.key_on("key_all_sources", op.map("source_beats", enriched, source_beat),
+                      lambda _b: ALL_BRANDS)
+    # ("*", SourceBeat)
+    collectors = op.key_rm("unkey_collectors", op.stateful(
+        "watch_sources", beats, source_watch_builder(cfg.warning, cfg.tick, cfg.recovering)))
+    # HealthAlert (a source of every brand gone quiet)
+    warnings = op.merge("warnings_and_collectors", warnings, collectors)
     changes = op.filter("incident_changes", warnings, lambda w: isinstance(w, IncidentChange))
     # IncidentChange
     op.output("store_incidents", op.map("incident_rows", changes, lambda c: c.update.to_row()),

@@ -1,9 +1,14 @@
-"""The early-warning step: one `BrandMonitor` per brand in Bytewax state, with a wall-clock timer.
+"""The early-warning steps: one `BrandMonitor` per brand, one watch of every brand's sources.
 
 Each mention is evaluated as it arrives (no window wait). Analysts' incident
 verdicts for the brand arrive on the same key. For live inputs a timer calls
 `tick(now)` so quiet streams and cooling incidents are noticed without new
 mentions; replays of history run on event time only.
+
+A collector usually serves every brand, so when it breaks all brands lose
+that source at once: `SourceWatchLogic` watches the sources over every
+brand's mentions (`SourceBeat`\\ s, a few bytes each), where the volume is
+high enough to notice a stop within minutes.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from yuqing.core.mention import Mention
 from yuqing.dataflows.state import freeze, thaw
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.incidents import IncidentUpdate
-from yuqing.warning.monitor import BrandMonitor, FalseAlarm
-from yuqing.warning.silence import HealthAlert
+from yuqing.warning.monitor import BrandMonitor, FalseAlarm, silence_watch
+from yuqing.warning.silence import ALL_BRANDS, HealthAlert, SilenceWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +101,50 @@ class WarningLogic(StatefulLogic):
             else:
                 out.append(result)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBeat:
+    """What the watch of all sources needs of a mention."""
+
+    source: str
+    at: datetime
+    repost: bool
+
+
+def source_beat(item: EnrichedMention) -> SourceBeat:
+    mention = item.mention
+    return SourceBeat(mention.source, mention.published_at, bool(mention.parent_id))
+
+
+class SourceWatchLogic(StatefulLogic):
+    """Bytewax logic around the `SilenceWatch` of every brand's sources; state is the watch."""
+
+    def __init__(self, watch: SilenceWatch | None, config: WarningConfig,
+                 tick: timedelta | None, recovering: bool = False) -> None:
+        self.watch = watch if watch is not None else silence_watch(ALL_BRANDS, config)
+        self.tick_every = tick
+        self.recovering = recovering
+
+    def on_item(self, value: SourceBeat) -> tuple[Iterable[HealthAlert], bool]:
+        return self.watch.observe(value.source, value.at, repost=value.repost), False
+
+    def on_notify(self) -> tuple[Iterable[HealthAlert], bool]:
+        return self.watch.check(datetime.now(UTC)), False
+
+    def on_eof(self) -> tuple[Iterable[HealthAlert], bool]:
+        return (), False
+
+    def notify_at(self) -> datetime | None:
+        return None if self.tick_every is None else datetime.now(UTC) + self.tick_every
+
+    def snapshot(self) -> bytes | None:
+        return freeze(self.watch, self.recovering)
+
+
+def source_watch_builder(config: WarningConfig, tick: timedelta | None, recovering: bool = False):
+    """The `op.stateful` builder of the all-sources watch, from its snapshot when resuming."""
+    return lambda resume: SourceWatchLogic(thaw(resume), config, tick, recovering)
 
 
 def warning_builder(config: WarningConfig, tick: timedelta | None, recovering: bool = False):

@@ -4,7 +4,8 @@ The flow parses each line, drops repeated ids, analyses the text (tokens,
 category, sentiment, story) and pushes the result into its brand's
 `BrandMonitor`. Evaluations need exactly that, many times over, and quickly:
 `enrich` does the first part (its output can be kept and reused while only
-the warning settings change), `monitor` the second.
+the warning settings change), `monitor` the second, with the flow's
+watch of every brand's sources beside the brands' monitors.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from yuqing.core.mention import InvalidMention, Mention, parse_mention
 from yuqing.text.brands import UNKNOWN_BRAND
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.incidents import IncidentUpdate
-from yuqing.warning.monitor import BrandMonitor
-from yuqing.warning.silence import HealthAlert
+from yuqing.warning.monitor import BrandMonitor, silence_watch
+from yuqing.warning.silence import ALL_BRANDS, HealthAlert
 
 
 class FlowAnalysis:
@@ -89,8 +90,12 @@ def monitor(items: Iterable[EnrichedMention], config: WarningConfig | None = Non
     """Push every item into its brand's `BrandMonitor`; ``on_push(item, monitor)`` after each."""
     config = config or WarningConfig()
     run = MonitorRun()
+    sources = silence_watch(ALL_BRANDS, config)  # collectors serve every brand
     clock = time.perf_counter
     for item in items:
+        mention = item.mention
+        run.health.extend(sources.observe(mention.source, mention.published_at,
+                                          repost=bool(mention.parent_id)))
         brand_monitor = run.monitors.get(item.brand)
         if brand_monitor is None:
             brand_monitor = run.monitors[item.brand] = BrandMonitor(item.brand, config)

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from yuqing.errors import UserError
-from yuqing.playbooks.schema import Playbook, PlaybookIssue, parse_playbook
+from yuqing.playbooks.schema import ANY_CATEGORY, Playbook, PlaybookIssue, parse_playbook
 
 
 def shipped_playbook_dir() -> Path:
@@ -130,7 +130,18 @@ class PlaybookLibrary:
         risk_score, negative_ratio) are given, the trigger thresholds apply.
         Order: brand-specific, then sector-specific, then more keyword hits,
         then source-specific, then id.
+
+        A playbook of category ``*`` matches any category and is the fallback:
+        it comes only when no playbook of the incident's own category matches,
+        so every incident (``other``, the brand-wide ``*``) gets a response.
         """
+        sources, keywords = list(sources), list(keywords)
+        return (self._match(brand, category, tier, sources, keywords, sector, metrics)
+                or self._match(brand, ANY_CATEGORY, tier, sources, keywords, sector, metrics))
+
+    def _match(self, brand: str, category: str, tier: int, sources: Iterable[str],
+               keywords: Iterable[str], sector: str, metrics: Mapping[str, Any] | None
+               ) -> list[Playbook]:
         incident_sources = set(sources)
         texts = [k for k in keywords if isinstance(k, str) and k]
         ranked = []

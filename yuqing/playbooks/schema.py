@@ -29,7 +29,9 @@ CATEGORIES: dict[str, str] = {
     "product_defect": "产品质量问题",
     "media_exposure": "负面媒体报道",
     "other": "其他舆情",
+    "*": "品牌综合舆情",  # the brand-wide key; as a playbook's category: any category (a fallback)
 }
+ANY_CATEGORY = "*"
 TIERS: dict[int, str] = {1: "一级", 2: "二级", 3: "三级"}
 DEPARTMENTS: dict[str, str] = {
     "pr": "公关部",

@@ -171,6 +171,15 @@ class Incident:
             self.peak_score, self.peak_at = score, at
 
 
+def cascade_origin(root: str, size: int, seen: tuple | None) -> dict:
+    """Where a burst began when it is a repost cascade: the post everyone reposted."""
+    out: dict = {"mention_id": root, "first_mention_id": root, "kind": "repost_cascade",
+                 "cascade_size": size}
+    if seen is not None:
+        out["at"], out["source"], out["keywords"] = seen[0].isoformat(), seen[1], list(seen[2])
+    return out
+
+
 def origin_of(briefs: Iterable[Brief], first: int = 5) -> dict:
     """Where a burst began: the platform most frequent among its first negative mentions."""
     early = sorted((b for b in briefs if b.negative), key=lambda b: b.at)[:first]
@@ -193,6 +202,12 @@ def build_evidence(briefs: list[Brief], deltas: dict, parts: dict, window: tuple
     for b in negative:
         entry = stories.setdefault(b.story or b.id, [0, b.id])
         entry[0] += 1
+    if began.get("kind") == "repost_cascade":
+        # a cascade's subject is what its root post says; its reposts mostly say "转发微博"
+        root, size = began["mention_id"], began["cascade_size"]
+        keywords.update({k: size for k in began.get("keywords", ())})
+        stories = {s: e for s, e in stories.items() if s != root}
+        stories[root] = [size, root]
     top_stories = sorted(stories.items(), key=lambda kv: -kv[1][0])[:top]
     influential = sorted(negative, key=lambda b: -b.influence)[:top]
     ids = [b.id for b in briefs]

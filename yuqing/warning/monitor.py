@@ -61,7 +61,13 @@ from datetime import datetime, timedelta
 from yuqing.core.enriched import EnrichedMention
 from yuqing.text.tokenizer import default_stopwords
 from yuqing.warning.config import WarningConfig
-from yuqing.warning.incidents import Incident, IncidentUpdate, build_evidence, origin_of
+from yuqing.warning.incidents import (
+    Incident,
+    IncidentUpdate,
+    build_evidence,
+    cascade_origin,
+    origin_of,
+)
 from yuqing.warning.risk import RiskScorer
 from yuqing.warning.signals import Brief, WindowSignals
 from yuqing.warning.silence import HealthAlert, SilenceWatch
@@ -71,6 +77,7 @@ DETECTOR_VERSION = "yuqing.early_warning/2.0"
 OVERALL = "*"
 UNNAMED = "other"  # mentions no category names: the brand-wide key alone watches them
 LEAD_SHARE = 0.5  # a category scoring this share of the brand-wide score leads the burst
+CASCADE_MIN = 10  # reposts of one post before the post counts as where a burst began
 FALSE_ALARM_SCHEMA = "yuqing.false_alarm/v1"
 
 
@@ -137,7 +144,7 @@ class BrandMonitor:
         self.config = config if config is not None else WarningConfig()
         self.keys: dict[str, _Key] = {}
         self.started: datetime | None = None
-        self.silence = SilenceWatch(brand, **_silence_kwargs(self.config.silence))
+        self.silence = silence_watch(brand, self.config)
         self.versions = {"detector": DETECTOR_VERSION, "expectation": self.config.expectation,
                          "config": self.config.digest(), **self.config.versions}
 
@@ -157,7 +164,8 @@ class BrandMonitor:
     def push(self, item: EnrichedMention) -> list[IncidentUpdate | HealthAlert]:
         """One mention in; the incident changes and health alerts it caused out."""
         at = item.mention.published_at
-        out: list[IncidentUpdate | HealthAlert] = list(self.silence.observe(item.mention.source, at))
+        out: list[IncidentUpdate | HealthAlert] = list(self.silence.observe(
+            item.mention.source, at, repost=bool(item.mention.parent_id)))
         if self.started is None:
             self.started = at
         brief = brief_of(item)
@@ -284,7 +292,12 @@ class BrandMonitor:
         old, new = change
         if old == 0:
             key.incident = Incident.open(self.brand, name, at, new, score)
-            key.incident.began = origin_of(key.signals.recent)
+            key.incident.began = self._began(key, snap, risk)
+        elif new > old and key.incident is not None \
+                and key.incident.began.get("kind") != "repost_cascade":
+            began = self._began(key, snap, risk)  # a cascade that grew into the burst
+            if began.get("kind") == "repost_cascade":
+                key.incident.began = began
         evidence = self._evidence(key, snap, risk)
         if brand_wide is not None:
             evidence["brand_wide"] = {"risk_score": brand_wide.score,
@@ -296,6 +309,22 @@ class BrandMonitor:
             if new == 0:
                 key.incident = None
 
+    @staticmethod
+    def _began(key: _Key, snap, risk) -> dict:
+        """The cascade's root when a cascade drives the burst, else the first negative posts' platform.
+
+        A cascade drives it when spread is the largest part of the score, or
+        when the largest cascade of the hour holds half the window or more.
+        """
+        signals = key.signals
+        parts = risk.parts()
+        cascade = signals.top_cascade >= CASCADE_MIN and (
+            parts.get("spread", 0.0) >= max(parts.values()) or signals.top_cascade >= 0.5 * snap.count)
+        if signals.top_root and cascade:
+            return cascade_origin(signals.top_root, signals.top_cascade,
+                                  signals.origins.get(signals.top_root))
+        return origin_of(signals.recent)
+
     def _evidence(self, key: _Key, snap, risk) -> dict:
         window = (snap.at - timedelta(minutes=key.signals.minutes), snap.at)
         began = key.incident.began if key.incident is not None else {}
@@ -305,6 +334,11 @@ class BrandMonitor:
                                "negativity": round(risk.negativity, 3), "severity": risk.severity}
         evidence["campaign_suspected"] = risk.organic < 0.75
         return evidence
+
+
+def silence_watch(brand: str, config: WarningConfig) -> SilenceWatch:
+    """A `SilenceWatch` with the config's settings (``*_minutes`` and ``*_hours`` as durations)."""
+    return SilenceWatch(brand, **_silence_kwargs(config.silence))
 
 
 def _silence_kwargs(settings: dict) -> dict:

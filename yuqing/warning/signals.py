@@ -185,7 +185,10 @@ class WindowSignals:
         self.span_count = self.span_negative = self.span_positive = 0
         self.cascades: dict[str, int] = {}
         self.top_cascade = 0
+        self.top_root = ""
         self.roots: dict[str, str] = {}  # mention id -> its cascade's root, within the span
+        # original post -> (at, source, keywords): where a cascade began and what it says
+        self.origins: dict[str, tuple[datetime, str, tuple[str, ...]]] = {}
 
     def __setstate__(self, state: dict) -> None:
         """States pickled before the span existed load with an empty one."""
@@ -245,9 +248,11 @@ class WindowSignals:
                     del self.cascades[root]
             for mention_id in old.ids:
                 self.roots.pop(mention_id, None)
+                self.origins.pop(mention_id, None)
             evicted = True
         if evicted:
-            self.top_cascade = max(self.cascades.values(), default=0)
+            self.top_root, self.top_cascade = max(self.cascades.items(), key=lambda kv: kv[1],
+                                                  default=("", 0))
 
     def _add_span(self, minute: int, brief: Brief) -> None:
         spans = self.span_buckets
@@ -266,12 +271,14 @@ class WindowSignals:
         root = self.roots.get(parent, parent) if parent else brief.id
         if len(self.roots) < self.max_cascades:
             self.roots[brief.id] = root
+            if not parent:
+                self.origins[brief.id] = (brief.at, brief.source, brief.keywords)
             bucket.ids.append(brief.id)
         if root in self.cascades or len(self.cascades) < self.max_cascades:
             bucket.roots[root] = bucket.roots.get(root, 0) + 1
             n = self.cascades[root] = self.cascades.get(root, 0) + 1
             if n > self.top_cascade:
-                self.top_cascade = n
+                self.top_cascade, self.top_root = n, root
 
     def _evict(self, b: _Bucket) -> None:
         self.count -= b.count

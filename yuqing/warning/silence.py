@@ -8,10 +8,16 @@ judges each stream against what it should have held:
   weighted ratio, ``share_memory`` six hours) applied to what the other
   sources brought in the same minutes, ``p / (1 − p) · others``. The daily rhythm, crises and viral bursts move the brand and its
   sources together, so they cancel; a collector that breaks does not.
-- the brand overall: its rate before the judged minutes (an exponentially
-  weighted mean over ``memory``, one hour, skipping minutes above
-  ``2 · rate + 3`` so a crisis does not raise it; the expectation errs low,
-  which only makes the alert more cautious).
+- the brand overall: its rate before the judged minutes (the lower of two
+  exponentially weighted means, over ``memory``, one hour, and a quarter of
+  it, skipping minutes above ``2 · rate + 3`` so a crisis does not raise it;
+  the expectation errs low, which only makes the alert more cautious, and
+  the faster mean follows the evening's fall into the night).
+
+Only original posts are counted: reposts come in cascades on one source at a
+time, and a source's share learnt from them made the quiet after a cascade
+look like an outage. Minutes in which the brand bursts do not teach shares
+either.
 
 A stream whose expectation is at least ``min_expected`` mentions raises a
 pipeline-health alert when it has been silent so long that ``Poisson(expected)``
@@ -57,6 +63,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 HEALTH_SCHEMA = "yuqing.health/v1"
+ALL_BRANDS = "*"  # the brand of a watch over every brand's mentions: a collector serves them all
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
@@ -106,8 +113,8 @@ class HealthAlert:
 
 
 class _Stream:
-    __slots__ = ("counts", "current", "hold", "last_seen", "learnt", "opened", "rate", "silent",
-                 "volume")
+    __slots__ = ("counts", "current", "fast", "hold", "last_seen", "learnt", "opened", "rate",
+                 "silent", "volume")
 
     def __init__(self, span: int):
         self.counts: deque[int] = deque(maxlen=span)  # the judged minutes
@@ -115,10 +122,19 @@ class _Stream:
         self.last_seen: datetime | None = None
         self.opened: HealthAlert | None = None
         self.rate = 0.0  # mentions per minute before the judged span, bursts skipped
+        self.fast = 0.0  # the same over a quarter of the memory: follows the daily fall sooner
         self.volume = 0.0  # the same, bursts included: the stream's part of the brand
         self.learnt = 0
         self.silent = 0  # trailing minutes without a mention
         self.hold = 0  # minutes not judged after a recovery (the span still holds the outage)
+
+
+    def __setstate__(self, state) -> None:
+        """Streams pickled before the fast rate existed start it at the slow one."""
+        slots = state[1] if isinstance(state, tuple) else state
+        self.fast = slots.get("rate", 0.0)
+        for name, value in slots.items():
+            setattr(self, name, value)
 
 
 def poisson_cdf(k: int, lam: float) -> float:
@@ -154,6 +170,10 @@ class SilenceWatch:
         self.max_fill = max_fill
         self.streams: dict[str, _Stream] = {}
         self.minute: int | None = None
+        self._burst = False  # whether the brand's minute leaving the span was a burst
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_burst": False, **state})
 
     def _stream(self, name: str) -> _Stream:
         stream = self.streams.get(name)
@@ -161,13 +181,20 @@ class SilenceWatch:
             stream = self.streams[name] = _Stream(self.span)
         return stream
 
-    def observe(self, source: str, at: datetime) -> list[HealthAlert]:
-        """Count one mention of ``source`` at event time ``at``."""
+    def observe(self, source: str, at: datetime, repost: bool = False) -> list[HealthAlert]:
+        """Count one mention of ``source`` at event time ``at``.
+
+        Reposts and replies (``repost``) close minutes and show the stream is
+        alive, but are not counted: they come in cascades, one source at a
+        time, and would teach a source a share it does not usually have.
+        Collectors' health is judged on original posts.
+        """
         alerts = self._advance(at)
         self._stream("*")
         for name in ("*", source):
             stream = self._stream(name)
-            stream.current += 1
+            if not repost:
+                stream.current += 1
             if stream.last_seen is None or at > stream.last_seen:
                 stream.last_seen = at
         return alerts
@@ -196,15 +223,23 @@ class SilenceWatch:
 
     def _close(self, name: str, stream: _Stream, end: datetime) -> list[HealthAlert]:
         counts = stream.counts
+        if name == "*":  # closed first: whether the brand's leaving minute was a burst
+            total = stream
+            self._burst = (len(counts) == counts.maxlen and total.learnt >= self.warmup
+                           and counts[0] > self._burst_level(total))
         if len(counts) == counts.maxlen and stream.opened is None:
-            # the minute leaving the judged span teaches the expectations
+            # the minute leaving the judged span teaches the expectations, unless the
+            # brand was bursting then: a viral cascade on one source is not its usual share
             leaving = counts[0]
-            stream.volume += max(1.0 / (stream.learnt + 1), 1.0 / self.share_memory) * (
-                leaving - stream.volume)
-            if stream.learnt < self.warmup or leaving <= 2.0 * stream.rate + 3.0:
+            if not self._burst:
+                stream.volume += max(1.0 / (stream.learnt + 1), 1.0 / self.share_memory) * (
+                    leaving - stream.volume)
+            if stream.learnt < self.warmup or leaving <= self._burst_level(stream):
                 # after the warm-up, a burst (a crisis) is not the normal rate
                 weight = max(1.0 / (stream.learnt + 1), 1.0 / self.memory)
                 stream.rate += weight * (leaving - stream.rate)
+                fast = max(1.0 / (stream.learnt + 1), 4.0 / self.memory)
+                stream.fast += fast * (leaving - stream.fast)
             stream.learnt += 1
         counts.append(stream.current)
         stream.silent = 0 if stream.current else stream.silent + 1
@@ -225,14 +260,27 @@ class SilenceWatch:
                                 stream.last_seen)]
         return []
 
+    @staticmethod
+    def _burst_level(stream: _Stream) -> float:
+        """Mentions in a minute above which the minute is a burst, not the stream's rate."""
+        return 2.0 * stream.rate + 3.0
+
     def _expected(self, name: str, stream: _Stream, minutes: int) -> float:
-        """A source: its usual part of what the brand got; the brand: its rate before."""
-        if name == "*":
-            return stream.rate * minutes
+        """A source: its usual part of what the others got; the brand: its rate before.
+
+        The others count at most up to a burst each minute: a cascade on one
+        source must not make the quiet ones look stopped.
+        """
+        if name == "*":  # the lower of the two rates: at dusk the traffic falls for hours
+            return min(stream.rate, stream.fast) * minutes
         total = self.streams["*"]
         share = min(stream.volume / total.volume, 0.95) if total.volume > 0 else 0.0
-        others = sum(list(total.counts)[-minutes:]) - sum(list(stream.counts)[-minutes:])
-        return share / (1.0 - share) * others
+        cap = self._burst_level(total)
+        own = list(stream.counts)[-minutes:]
+        own = [0] * (minutes - len(own)) + own
+        others = sum(min(a - o, cap) for a, o in zip(list(total.counts)[-minutes:],
+                                                      own[-len(total.counts):], strict=False))
+        return share / (1.0 - share) * max(others, 0.0)
 
     def _judge(self, name: str, stream: _Stream, end: datetime) -> list[HealthAlert]:
         silent = min(stream.silent, self.span)
