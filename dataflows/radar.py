@@ -171,9 +171,10 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     warnings = op.key_rm("unkey_warnings", op.stateful(
         "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering)))
     # IncidentChange | HealthAlert | FalseAlarm
-    beats = op.key_on("key_all_sources", op.map("source_beats", enriched, source_beat),
+    beats = op.key_on("key_all_sources", op.map("source_beats", valid.trues, source_beat),
                       lambda _b: ALL_BRANDS)
-    # ("*", SourceBeat)
+    # ("*", SourceBeat): taken before the brand-keyed steps, which group a batch by brand
+    # and so reorder it in event time; the watch needs the input's order
     collectors = op.key_rm("unkey_collectors", op.stateful(
         "watch_sources", beats, source_watch_builder(cfg.warning, cfg.tick, cfg.recovering)))
     # HealthAlert (a source of every brand gone quiet)

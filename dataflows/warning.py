@@ -112,8 +112,7 @@ class SourceBeat:
     repost: bool
 
 
-def source_beat(item: EnrichedMention) -> SourceBeat:
-    mention = item.mention
+def source_beat(mention: Mention) -> SourceBeat:
     return SourceBeat(mention.source, mention.published_at, bool(mention.parent_id))
 
 

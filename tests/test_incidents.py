@@ -69,7 +69,7 @@ def test_a_burst_opens_one_incident_whose_evidence_names_its_mentions_and_versio
     assert ev["metrics"]["negative"]["observed"] > ev["metrics"]["negative"]["expected"]
     assert ev["top_stories"][0]["story_id"] == "outage-1"
     assert ev["top_keywords"][0][0] == "宕机"
-    assert set(ev["score_parts"]) == {"volume", "negative_share", "reach", "kols", "velocity", "spread"}
+    assert set(ev["score_parts"]) == {"volume", "negative_share", "reach", "kols", "velocity", "spread", "duration"}
     json.dumps(opened, ensure_ascii=False)  # serialisable as is
 
 

@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - until yuqing.text.categories lands
 DEFAULT_SEVERITY: dict[str, float] = {
     "data_breach": 1.0, "rumor_solvency": 0.95, "outage": 0.9, "regulatory": 0.85,
     "product_defect": 0.8, "media_exposure": 0.7, "complaint_collection": 0.65,
-    "complaint_fees": 0.5, "other": 0.3, "*": 0.5,
+    "complaint_fees": 0.5, "other": 0.3, "*": 0.3,
 } | dict(_SEVERITY)
 
 _THRESHOLD_KEYS = {"enter", "hysteresis", "cooldown_minutes", "quiet_minutes"}

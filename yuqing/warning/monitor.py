@@ -84,10 +84,19 @@ FALSE_ALARM_SCHEMA = "yuqing.false_alarm/v1"
 _STOPWORDS = default_stopwords()
 
 
+_KEYWORDS: dict[str, bool] = {}  # a cache: the same words come back all day
+
+
 def is_keyword(token: str) -> bool:
     """A word an analyst would read as a subject: no function word, emoticon or punctuation."""
-    return (len(token) > 1 and token not in _STOPWORDS and token[0] != "["
-            and any(ch.isalnum() for ch in token) and not token.isdigit())
+    known = _KEYWORDS.get(token)
+    if known is None:
+        known = (len(token) > 1 and token not in _STOPWORDS and token[0] != "["
+                 and any(ch.isalnum() for ch in token) and not token.isdigit())
+        if len(_KEYWORDS) > 200_000:
+            _KEYWORDS.clear()
+        _KEYWORDS[token] = known
+    return known
 
 
 def brief_of(item: EnrichedMention, keywords: int = 8) -> Brief:

@@ -1,7 +1,7 @@
 """Risk score 0–100 of one key from its window signals, its expectation and its severity.
 
-Two things make a crisis: negative opinion far above what the key usually
-sees, and spread, one post reposted far and wide. The negative count of the
+Three things make a crisis: negative opinion far above what the key usually
+sees, for a while, and spread, one post reposted far and wide. The negative count of the
 5-minute window is compared with what the key expects at this hour and
 weekday (robust ``z``, see `yuqing.expectation`); the largest repost cascade
 of the last hour is compared with a floor and with the key's usual largest
@@ -15,11 +15,13 @@ of one text by few authors damp it, and the category's severity scales it:
     A = w_velocity · (1 − exp(−max(velocity, 0) / velocity_ref))  acceleration
     H = w_spread · max(0, log2(top cascade / base))                spread,
         base = max(cascade_floor, cascade_mult · usual top cascade)
+    D = w_duration · (minutes of the last duration_minutes with       duration
+        negative z ≥ z_persist and ≥ min_negative) / duration_minutes
     O = author factor · copy factor                                organic, (0, 1]
     P = clip((ρ − opinion_from) / (opinion_full − opinion_from), 0, 1)   negativity
     F = severity_floor + (1 − severity_floor) · severity           category severity
     G = clip((V − gate_from) / (1 − gate_from), 0, 1)             gate of the amplifiers
-    E = F · (O · P · V · (1 + S) + G · (R + K + A) + (½ + ½ P) · H)
+    E = F · (O · P · (V · (1 + S) + D) + G · (R + K + A) + (½ + ½ P) · H)
     score = 100 · (1 − exp(−E))
 
 ``ρ`` is the negative part of the opinionated excess of the last hour:
@@ -50,7 +52,8 @@ severity
 expectation
     Name of the expectation model in `yuqing.expectation.EXPECTATIONS`.
 z_ref, min_negative, gate_from, w_share, w_reach, reach_decades, w_kol, kol_ref, w_velocity,
-velocity_ref, w_spread, cascade_floor, cascade_mult, opinion_from, opinion_full,
+velocity_ref, w_spread, cascade_floor, cascade_mult, w_duration, duration_minutes, z_persist,
+opinion_from, opinion_full,
 severity_floor, author_ratio_ok, copy_penalty
     The constants of the formula above.
 offset_hours
@@ -70,29 +73,63 @@ Examples
 >>> quiet = Snapshot(now, 3, 1, 200, 0, 4, 0.0, 3, 0.34, 1, 36, 8, 12, 1)
 >>> burst = Snapshot(now, 40, 36, 900_000, 3, 300, 3.5, 37, 0.2, 2, 80, 44, 14, 3)
 >>> scorer.score_one(quiet).score, scorer.score_one(burst).score
-(0.2, 92.4)
+(0.2, 91.8)
 >>> scorer.score_one(burst).parts()
-{'volume': 49.5, 'negative_share': 20.9, 'reach': 8.6, 'kols': 6.4, 'velocity': 7.0, 'spread': 0.0}
+{'volume': 50.7, 'negative_share': 18.6, 'reach': 8.8, 'kols': 6.5, 'velocity': 7.1, 'spread': 0.0, 'duration': 0.0}
 
 A repost cascade of 240 in the hour, with no authors known, few negative:
 
 >>> cascade = Snapshot(now, 30, 6, 0, 0, 0, 1.0, 30, 0.0, 3, 260, 40, 25, 240)
 >>> risk = scorer.score_one(cascade)
 >>> risk.score, risk.parts()["spread"]
-(88.7, 68.8)
+(93.4, 77.4)
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
-
-from river import stats
 
 from yuqing.warning.expectation import EXPECTATIONS
 from yuqing.warning.signals import MinuteRow, Snapshot
 
-_TERMS = ("volume", "negative_share", "reach", "kols", "velocity", "spread")
+_TERMS = ("volume", "negative_share", "reach", "kols", "velocity", "spread", "duration")
+
+
+class WarmMean:
+    """A mean that starts plain and turns exponentially weighted: weight ``max(1/n, alpha)``.
+
+    River's ``stats.EWMean`` starts from its first value and, with a day-long
+    memory, remembers it for most of a day; a plain mean first learns the
+    level as fast as the data allow.
+
+    >>> m = WarmMean(alpha=0.01)
+    >>> for x in (1.0, 0.0, 0.0, 0.0):
+    ...     m.update(x)
+    >>> m.get()
+    0.25
+    """
+
+    __slots__ = ("alpha", "mean", "n")
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+        self.mean = 0.0
+        self.n = 0
+
+    def update(self, x: float) -> None:
+        self.n += 1
+        self.mean += max(1.0 / self.n, self.alpha) * (x - self.mean)
+
+    def get(self) -> float:
+        return self.mean
+
+    def __getstate__(self) -> tuple:
+        return self.alpha, self.mean, self.n
+
+    def __setstate__(self, state: tuple) -> None:
+        self.alpha, self.mean, self.n = state
 
 
 @dataclass(slots=True, frozen=True)
@@ -102,7 +139,7 @@ class Risk:
     score: float
     z: float
     usual_share: float
-    terms: tuple[float, ...]  # O·P·V, O·P·V·S, gated R, K, A, spread (before F)
+    terms: tuple[float, ...]  # O·P·V, O·P·V·S, gated R, K, A, spread, duration (before F)
     organic: float
     negativity: float
     severity: float
@@ -122,8 +159,9 @@ class RiskScorer:
     def __init__(self, severity: float = 0.5, expectation: str = "seasonal", z_ref: float = 7.0,
                  min_negative: int = 5, gate_from: float = 0.3, w_share: float = 0.5, w_reach: float = 0.3,
                  reach_decades: float = 7.0, w_kol: float = 0.3, kol_ref: float = 3.0,
-                 w_velocity: float = 0.3, velocity_ref: float = 3.0, w_spread: float = 0.6,
+                 w_velocity: float = 0.3, velocity_ref: float = 3.0, w_spread: float = 0.8,
                  cascade_floor: float = 30.0, cascade_mult: float = 3.0,
+                 w_duration: float = 0.5, duration_minutes: int = 30, z_persist: float = 3.0,
                  opinion_from: float = 0.2, opinion_full: float = 0.5,
                  severity_floor: float = 0.4, author_ratio_ok: float = 0.6,
                  copy_penalty: float = 0.5, offset_hours: float = 8.0, warmup: int = 30):
@@ -142,6 +180,9 @@ class RiskScorer:
         self.w_spread = w_spread
         self.cascade_floor = cascade_floor
         self.cascade_mult = cascade_mult
+        self.w_duration = w_duration
+        self.duration_minutes = duration_minutes
+        self.z_persist = z_persist
         self.opinion_from = opinion_from
         self.opinion_full = opinion_full
         self.severity_floor = severity_floor
@@ -152,9 +193,10 @@ class RiskScorer:
         local = {"offset_hours": offset_hours} if expectation in ("seasonal", "burst") else {}
         self.negative_model = EXPECTATIONS[expectation](**local)
         self.count_model = EXPECTATIONS[expectation](**local)
-        self.share = stats.EWMean(fading_factor=1 / 1440)
-        self.positive_share = stats.EWMean(fading_factor=1 / 1440)
-        self.usual_cascade = stats.EWMean(fading_factor=1 / 1440)
+        self.share = WarmMean(alpha=1 / 1440)
+        self.positive_share = WarmMean(alpha=1 / 1440)
+        self.usual_cascade = WarmMean(alpha=1 / 1440)
+        self.persisted: deque[bool] = deque(maxlen=duration_minutes)  # minutes with z >= z_persist
         self.rows = 0
 
     def __setstate__(self, state: dict) -> None:
@@ -165,6 +207,9 @@ class RiskScorer:
 
     def learn_one(self, row: MinuteRow) -> None:
         """Learn the window's counts at a minute boundary."""
+        if self.rows >= self.warmup:
+            z = self.negative_model.deviation(row.at, row.negative)
+            self.persisted.append(z >= self.z_persist and row.negative >= self.min_negative)
         self.negative_model.learn_one(row.at, row.negative)
         self.count_model.learn_one(row.at, row.count)
         if row.count:
@@ -188,13 +233,13 @@ class RiskScorer:
         """The risk of the window ``s`` (no learning)."""
         usual = self.share.get() if self.rows else 0.2
         if self.rows < self.warmup:  # minutes seen: too few to know what is usual
-            return Risk(0.0, 0.0, usual, (0.0,) * 6, 1.0, 1.0, self.severity)
+            return Risk(0.0, 0.0, usual, (0.0,) * 7, 1.0, 1.0, self.severity)
         z = max(self.negative_model.deviation(s.at, s.negative), 0.0)
         volume = z / self.z_ref * min(1.0, s.negative / self.min_negative)
         base = max(self.cascade_floor, self.cascade_mult * self.usual_cascade.get())
         spread = self.w_spread * max(0.0, math.log2(max(s.top_cascade, 1) / base))
         if volume <= 0.0 and spread <= 0.0:
-            return Risk(0.0, z, usual, (0.0,) * 6, 1.0, 1.0, self.severity)
+            return Risk(0.0, z, usual, (0.0,) * 7, 1.0, 1.0, self.severity)
         rho = self.opinion(s)
         negativity = min(1.0, max(0.0, (rho - self.opinion_from)
                                   / (self.opinion_full - self.opinion_from)))
@@ -206,8 +251,9 @@ class RiskScorer:
         organic = self.organic(s)
         factor = self.severity_floor + (1 - self.severity_floor) * self.severity
         core = organic * negativity * volume
+        duration = self.w_duration * sum(self.persisted) / self.duration_minutes
         terms = (core, core * share, gate * reach, gate * kols, gate * velocity,
-                 (0.5 + 0.5 * negativity) * spread)
+                 (0.5 + 0.5 * negativity) * spread, negativity * organic * duration)
         energy = factor * sum(terms)
         score = round(100.0 * (1.0 - math.exp(-energy)), 1)
         return Risk(score, z, usual, terms, organic, negativity, self.severity)

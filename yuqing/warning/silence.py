@@ -5,8 +5,10 @@ brand overall (stream ``"*"``) and per source, and at every minute boundary
 judges each stream against what it should have held:
 
 - a source: its usual share ``p`` of the brand's mentions (an exponentially
-  weighted ratio, ``share_memory`` six hours) applied to what the other
-  sources brought in the same minutes, ``p / (1 − p) · others``. The daily rhythm, crises and viral bursts move the brand and its
+  weighted ratio, ``share_memory`` six hours, taken at its lower bound: the
+  source's count less two Poisson deviations, so a share learnt from few
+  mentions errs low) applied to what the other sources brought in the same
+  minutes, ``p / (1 − p) · others``. The daily rhythm, crises and viral bursts move the brand and its
   sources together, so they cancel; a collector that breaks does not.
 - the brand overall: its rate before the judged minutes (the lower of two
   exponentially weighted means, over ``memory``, one hour, and a quarter of
@@ -48,7 +50,7 @@ Examples
 ...         continue
 ...     alerts += watch.observe(source, t0 + timedelta(seconds=15 * i))
 >>> [(a.stream, a.state, a.kind, a.at.strftime("%H:%M"), a.observed) for a in alerts]
-[('weibo', 'open', 'stopped', '05:06', 0)]
+[('weibo', 'open', 'stopped', '05:07', 0)]
 >>> [(a.stream, a.state) for a in watch.check(t0 + timedelta(hours=7))]   # everything stops
 [('*', 'open')]
 """
@@ -61,6 +63,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 HEALTH_SCHEMA = "yuqing.health/v1"
 ALL_BRANDS = "*"  # the brand of a watch over every brand's mentions: a collector serves them all
@@ -113,11 +116,14 @@ class HealthAlert:
 
 
 class _Stream:
-    __slots__ = ("counts", "current", "fast", "hold", "last_seen", "learnt", "opened", "rate",
-                 "silent", "volume")
+    __slots__ = ("counts", "current", "fast", "hold", "last_seen", "learnt", "opened", "others",
+                 "others_sum", "rate", "silent", "silent_sum", "volume")
 
-    def __init__(self, span: int):
+    def __init__(self, span: int, horizon: int):
         self.counts: deque[int] = deque(maxlen=span)  # the judged minutes
+        self.others: deque[float] = deque(maxlen=horizon)  # the other sources' counts, capped
+        self.others_sum = 0.0  # over the last span minutes
+        self.silent_sum = 0.0  # over the trailing silent minutes (at most horizon)
         self.current = 0
         self.last_seen: datetime | None = None
         self.opened: HealthAlert | None = None
@@ -133,6 +139,8 @@ class _Stream:
         """Streams pickled before the fast rate existed start it at the slow one."""
         slots = state[1] if isinstance(state, tuple) else state
         self.fast = slots.get("rate", 0.0)
+        self.others = deque(maxlen=4 * slots["counts"].maxlen)
+        self.others_sum = self.silent_sum = 0.0
         for name, value in slots.items():
             setattr(self, name, value)
 
@@ -159,6 +167,7 @@ class SilenceWatch:
                  max_fill: int = 1440):
         self.brand = brand
         self.span = int(span.total_seconds() // 60)
+        self.horizon = 4 * self.span  # the longest silence judged as one
         self.recover_span = int(recover_span.total_seconds() // 60)
         self.min_expected = min_expected
         self.max_ratio = max_ratio
@@ -178,7 +187,7 @@ class SilenceWatch:
     def _stream(self, name: str) -> _Stream:
         stream = self.streams.get(name)
         if stream is None:
-            stream = self.streams[name] = _Stream(self.span)
+            stream = self.streams[name] = _Stream(self.span, self.horizon)
         return stream
 
     def observe(self, source: str, at: datetime, repost: bool = False) -> list[HealthAlert]:
@@ -229,9 +238,10 @@ class SilenceWatch:
                            and counts[0] > self._burst_level(total))
         if len(counts) == counts.maxlen and stream.opened is None:
             # the minute leaving the judged span teaches the expectations, unless the
-            # brand was bursting then: a viral cascade on one source is not its usual share
+            # brand was bursting then (a viral cascade on one source is not its usual
+            # share) or the source is in a suspect silence (it is not judged by itself)
             leaving = counts[0]
-            if not self._burst:
+            if not self._burst and not self._suspect(name, stream):
                 stream.volume += max(1.0 / (stream.learnt + 1), 1.0 / self.share_memory) * (
                     leaving - stream.volume)
             if stream.learnt < self.warmup or leaving <= self._burst_level(stream):
@@ -241,6 +251,19 @@ class SilenceWatch:
                 fast = max(1.0 / (stream.learnt + 1), 4.0 / self.memory)
                 stream.fast += fast * (leaving - stream.fast)
             stream.learnt += 1
+        if name != "*":  # what the other sources brought this minute, at most a burst
+            total = self.streams["*"]
+            others = min(total.counts[-1] - stream.current, self._burst_level(total))
+            kept = stream.others
+            leaving = kept[0] if len(kept) == kept.maxlen else 0.0
+            if len(kept) >= self.span:
+                stream.others_sum -= kept[-self.span]
+            kept.append(others)
+            stream.others_sum += others
+            if stream.current:
+                stream.silent_sum = 0.0
+            else:
+                stream.silent_sum += others - (leaving if stream.silent >= self.horizon else 0.0)
         counts.append(stream.current)
         stream.silent = 0 if stream.current else stream.silent + 1
         stream.current = 0
@@ -260,36 +283,45 @@ class SilenceWatch:
                                 stream.last_seen)]
         return []
 
+    def _suspect(self, name: str, stream: _Stream) -> bool:
+        """Silent for longer than the span while half an alert's worth was due."""
+        if name == "*" or stream.silent < self.span:
+            return False
+        due = self._expected(name, stream, stream.silent, stream.silent_sum)
+        return due >= 0.5 * self.min_expected
+
     @staticmethod
     def _burst_level(stream: _Stream) -> float:
         """Mentions in a minute above which the minute is a burst, not the stream's rate."""
         return 2.0 * stream.rate + 3.0
 
-    def _expected(self, name: str, stream: _Stream, minutes: int) -> float:
+    def _expected(self, name: str, stream: _Stream, minutes: int,
+                  others: float | None = None) -> float:
         """A source: its usual part of what the others got; the brand: its rate before.
 
         The others count at most up to a burst each minute: a cascade on one
-        source must not make the quiet ones look stopped.
+        source must not make the quiet ones look stopped. ``others`` is their
+        sum over the ``minutes`` when the caller keeps it.
         """
         if name == "*":  # the lower of the two rates: at dusk the traffic falls for hours
             return min(stream.rate, stream.fast) * minutes
         total = self.streams["*"]
-        share = min(stream.volume / total.volume, 0.95) if total.volume > 0 else 0.0
-        cap = self._burst_level(total)
-        own = list(stream.counts)[-minutes:]
-        own = [0] * (minutes - len(own)) + own
-        others = sum(min(a - o, cap) for a, o in zip(list(total.counts)[-minutes:],
-                                                      own[-len(total.counts):], strict=False))
+        # the share's lower bound: what the source brought, less two Poisson deviations of it
+        seen = min(stream.learnt, self.share_memory)
+        own, everyone = stream.volume * seen, total.volume * seen
+        share = min(max(own - 2.0 * math.sqrt(own), 0.0) / everyone, 0.95) if everyone > 0 else 0.0
+        if others is None:
+            others = sum(islice(reversed(stream.others), minutes))
         return share / (1.0 - share) * max(others, 0.0)
 
     def _judge(self, name: str, stream: _Stream, end: datetime) -> list[HealthAlert]:
-        silent = min(stream.silent, self.span)
+        silent = min(stream.silent, self.horizon)
         observed, span = 0, silent
-        expected = self._expected(name, stream, silent) if silent else 0.0
+        expected = self._expected(name, stream, silent, stream.silent_sum) if silent else 0.0
         stopped = expected >= self.min_expected and math.exp(-expected) <= self.p_value
         if not stopped and name != "*":
             observed, span = sum(stream.counts), self.span
-            expected = self._expected(name, stream, self.span)
+            expected = self._expected(name, stream, self.span, stream.others_sum)
             drop = (expected >= self.min_expected and observed <= self.max_ratio * expected
                     and poisson_cdf(observed, expected) <= self.p_value)
             if not drop:
