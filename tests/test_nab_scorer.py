@@ -11,6 +11,7 @@ import pytest
 from yuqing.cli import main
 from yuqing.errors import UserError
 from yuqing.evaluation import nab
+from yuqing.warning.burst import BurstDetector
 
 NAB_DIR = Path(__file__).parents[2] / "shared/data/nab"
 needs_nab = pytest.mark.skipif(
@@ -93,9 +94,12 @@ def test_detect_series_writes_one_scored_row_per_input_row(tmp_path, capsys):
     out = tmp_path / "fb.csv"
     assert main(["detect", "--series", str(src), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "timestamp,value,anomaly_score"
+    assert lines[0] == "timestamp,value,anomaly_score,label"
     assert len(lines) == len(src.read_text().splitlines())
-    assert all(0.0 <= float(line.rsplit(",", 1)[1]) < 1.0 for line in lines[1:])
+    rows = [line.split(",") for line in lines[1:]]
+    assert all(0.0 <= float(r[2]) < 1.0 for r in rows)
+    assert all(r[3] == str(int(BurstDetector().alerts(float(r[2])))) for r in rows)
+    assert 0 < sum(int(r[3]) for r in rows) < len(rows) / 100  # a few alerts, not noise
 
 
 @needs_nab

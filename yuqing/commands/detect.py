@@ -4,8 +4,9 @@
     yuqing detect eval --nab DIR [--out-dir DIR]
 
 The first reads a NAB-format series (``timestamp,value``) and writes
-``timestamp,value,anomaly_score``, one row per input row, processing rows in
-order with no look-ahead. The second runs the detector on every NAB series in
+``timestamp,value,anomaly_score,label``, one row per input row, processing rows
+in order with no look-ahead; ``label`` is 1 where the shipped detector alerts
+(its score reaches the detector's own cut, `BurstDetector.cut`). The second runs the detector on every NAB series in
 DIR, scores it with NAB's rules (``yuqing.evaluation.nab``) next to the published
 detectors' outputs shipped in DIR, and prints one table per profile.
 """
@@ -34,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "scoring rules (yuqing detect eval --nab DIR).",
     )
     parser.add_argument("--series", type=Path, help="input CSV with columns timestamp,value")
-    parser.add_argument("--out", type=Path, help="output CSV: timestamp,value,anomaly_score")
+    parser.add_argument("--out", type=Path,
+                        help="output CSV: timestamp,value,anomaly_score,label (1 = the detector alerts)")
     parser.set_defaults(func=run_series)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     ev = actions.add_parser(
@@ -79,9 +81,13 @@ def run_series(args: argparse.Namespace) -> int:
     scores = detect_series(timestamps, values, str(args.series))
     with args.series.open(newline="", encoding="utf-8") as handle:
         raw_values = [row["value"] for row in csv.DictReader(handle)]
-    write_csv(args.out, ["timestamp", "value", "anomaly_score"],
-              ([t, v, repr(s)] for t, v, s in zip(timestamps, raw_values, scores, strict=True)))
-    print(f"wrote {len(scores)} rows to {args.out}", file=sys.stderr)
+    cut = BurstDetector.cut
+    labels = [int(s >= cut) for s in scores]
+    write_csv(args.out, ["timestamp", "value", "anomaly_score", "label"],
+              ([t, v, repr(s), lab] for t, v, s, lab
+               in zip(timestamps, raw_values, scores, labels, strict=True)))
+    print(f"wrote {len(scores)} rows to {args.out}; the detector alerts on {sum(labels)} "
+          f"(score >= its cut {cut})", file=sys.stderr)
     return 0
 
 

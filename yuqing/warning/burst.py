@@ -113,6 +113,12 @@ from yuqing.warning.seasonal import SeasonalBaseline
 class BurstDetector:
     """Online burst score in [0, 1) for counts with a daily rhythm."""
 
+    cut = 0.6276  # the detector alerts where its score reaches this (fixed, see docs/detector.md)
+
+    def alerts(self, score: float) -> bool:
+        """Whether a score is an alert of this detector."""
+        return score >= self.cut
+
     def __init__(self, baseline: SeasonalBaseline | None = None,
                  sustained_baseline: SeasonalBaseline | None = None,
                  scale_alpha: float = 1 / 288, clip: float = 2.0, floor: float = 1.0,
