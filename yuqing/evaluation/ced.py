@@ -16,7 +16,10 @@ format of ``ced_dev/stream.truth.json``:
   a Poisson stream per brand whose rate (``rate_per_hour``) follows a daily
   rhythm, quiet before dawn and busiest in the evening;
 - outages (optional): a source's mentions removed for a while, for the
-  pipeline-health alerts; listed in the truth under ``outages``.
+  pipeline-health alerts, moved on by quarter hours until they miss the
+  first hour of every crisis of the brand (a crisis nobody collected cannot
+  be detected); listed
+  in the truth under ``outages`` with their actual times.
 
 `split_of` cuts the events in two fixed halves by id (``tune`` and
 ``report``), independent of the split that made the dev folder, so that
@@ -266,8 +269,7 @@ def build_stream(cascades: list[Cascade], texts: list[str],
             mentions.append({"id": f"post:{brand}:{n}", "source": rng.choice(BACKGROUND_SOURCES),
                              "text": deck.pop(), "brand": brand, "published_at": at})
     end = s.start + timedelta(days=s.days)
-    outages = [(o, s.start + timedelta(hours=o.start_hours),
-                s.start + timedelta(hours=o.start_hours + o.hours)) for o in s.outages]
+    outages = [_clear_of_crises(o, s.start, placed) for o in s.outages]
     kept = [m for m in mentions if m["published_at"] < end and not any(
         m["source"] == o.source and o.brand in ("*", m["brand"]) and a <= m["published_at"] < b
         for o, a, b in outages)]
@@ -285,6 +287,22 @@ def build_stream(cascades: list[Cascade], texts: list[str],
                      "end": b.isoformat()} for o, a, b in outages],
     }
     return kept, truth
+
+
+def _clear_of_crises(o: Outage, start: datetime, placed: list[_Placed]
+                     ) -> tuple[Outage, datetime, datetime]:
+    """The outage's times, moved on by quarter hours until it misses every crisis's first hour.
+
+    A crisis during a collector outage is not in the stream at all, so no
+    detector could be scored on it; the two are evaluated apart.
+    """
+    a = start + timedelta(hours=o.start_hours)
+    length = timedelta(hours=o.hours)
+    busy = [(p.onset - timedelta(minutes=10), p.onset + timedelta(hours=1)) for p in placed
+            if p.crisis and o.brand in ("*", p.brand)]
+    while any(x < a + length and a < y for x, y in busy):
+        a += timedelta(minutes=15)
+    return o, a, a + length
 
 
 def _crisis_truth(p: _Placed) -> dict:

@@ -21,16 +21,17 @@ of one text by few authors damp it, and the category's severity scales it:
     P = clip((ρ − opinion_from) / (opinion_full − opinion_from), 0, 1)   negativity
     F = severity_floor + (1 − severity_floor) · severity           category severity
     G = clip((V − gate_from) / (1 − gate_from), 0, 1)             gate of the amplifiers
-    E = F · (O · P · (V · (1 + S) + D) + G · (R + K + A) + (½ + ½ P) · H)
+    E = F · (O · P · (V · (1 + S) + D) + G · (R + K + A) + H)
     score = 100 · (1 − exp(−E))
 
 ``ρ`` is the negative part of the opinionated excess of the last hour:
 ``ρ = n⁺ / (n⁺ + p⁺)`` with ``n⁺``, ``p⁺`` the negative and positive mentions
 above what the hour usually holds (½ when neither rose: a neutral burst). It
 does not care how many mentions are neutral, so a flood of plain reposts
-("转发微博") neither helps nor hides a negative story, and a viral burst of
-praise (ρ near 0) is no crisis however large. Spread counts at least half
-whatever its tone: wide attention alone can turn into a trust crisis.
+("转发微博") neither helps nor hides a negative story, and a burst of praise
+(ρ near 0) raises no negative volume however large. Spread counts whatever
+its tone: hundreds of reposts within the hour are wide attention, which the
+strategy library grades 三级 (a possible trust crisis) in any category.
 
 ``G`` gates the amplifiers: reach, opinion leaders and acceleration count
 only once the negative volume itself is clearly out of the ordinary. The
@@ -253,7 +254,7 @@ class RiskScorer:
         core = organic * negativity * volume
         duration = self.w_duration * sum(self.persisted) / self.duration_minutes
         terms = (core, core * share, gate * reach, gate * kols, gate * velocity,
-                 (0.5 + 0.5 * negativity) * spread, negativity * organic * duration)
+                 spread, negativity * organic * duration)
         energy = factor * sum(terms)
         score = round(100.0 * (1.0 - math.exp(-energy)), 1)
         return Risk(score, z, usual, terms, organic, negativity, self.severity)
