@@ -19,7 +19,9 @@ judges each stream against what it should have held:
 Only original posts are counted: reposts come in cascades on one source at a
 time, and a source's share learnt from them made the quiet after a cascade
 look like an outage. Minutes in which the brand bursts do not teach shares
-either.
+either. Reposts still prove a collector alive: a stream that brought any in
+its judged span, or whose silence a repost ends, is not judged (a replay
+whose original posts end while its cascades go on is not an outage).
 
 A stream whose expectation is at least ``min_expected`` mentions raises a
 pipeline-health alert when it has been silent so long that ``Poisson(expected)``
@@ -116,14 +118,16 @@ class HealthAlert:
 
 
 class _Stream:
-    __slots__ = ("counts", "current", "fast", "hold", "last_seen", "learnt", "opened", "others",
-                 "others_sum", "rate", "silent", "silent_sum", "volume")
+    __slots__ = ("counts", "current", "echoes", "fast", "heard", "hold", "last_seen", "learnt",
+                 "opened", "others", "others_sum", "rate", "silent", "silent_sum", "volume")
 
     def __init__(self, span: int, horizon: int):
         self.counts: deque[int] = deque(maxlen=span)  # the judged minutes
         self.others: deque[float] = deque(maxlen=horizon)  # the other sources' counts, capped
         self.others_sum = 0.0  # over the last span minutes
         self.silent_sum = 0.0  # over the trailing silent minutes (at most horizon)
+        self.echoes = 0  # reposts this minute: not counted, but the collector is alive
+        self.heard: deque[int] = deque(maxlen=span)  # reposts per judged minute
         self.current = 0
         self.last_seen: datetime | None = None
         self.opened: HealthAlert | None = None
@@ -141,6 +145,8 @@ class _Stream:
         self.fast = slots.get("rate", 0.0)
         self.others = deque(maxlen=4 * slots["counts"].maxlen)
         self.others_sum = self.silent_sum = 0.0
+        self.echoes = 0
+        self.heard = deque(maxlen=slots["counts"].maxlen)
         for name, value in slots.items():
             setattr(self, name, value)
 
@@ -180,9 +186,10 @@ class SilenceWatch:
         self.streams: dict[str, _Stream] = {}
         self.minute: int | None = None
         self._burst = False  # whether the brand's minute leaving the span was a burst
+        self._by_repost = ""  # the source of the repost closing these minutes, if one does
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"_burst": False, **state})
+        self.__dict__.update({"_burst": False, "_by_repost": "", **state})
 
     def _stream(self, name: str) -> _Stream:
         stream = self.streams.get(name)
@@ -198,11 +205,15 @@ class SilenceWatch:
         time, and would teach a source a share it does not usually have.
         Collectors' health is judged on original posts.
         """
+        self._by_repost = source if repost else ""  # a gap a repost ends was no collector down
         alerts = self._advance(at)
+        self._by_repost = ""
         self._stream("*")
         for name in ("*", source):
             stream = self._stream(name)
-            if not repost:
+            if repost:
+                stream.echoes += 1
+            else:
                 stream.current += 1
             if stream.last_seen is None or at > stream.last_seen:
                 stream.last_seen = at
@@ -265,8 +276,9 @@ class SilenceWatch:
             else:
                 stream.silent_sum += others - (leaving if stream.silent >= self.horizon else 0.0)
         counts.append(stream.current)
+        stream.heard.append(stream.echoes)
         stream.silent = 0 if stream.current else stream.silent + 1
-        stream.current = 0
+        stream.current = stream.echoes = 0
         if stream.learnt < self.warmup:
             return []
         if stream.opened is None:
@@ -315,11 +327,16 @@ class SilenceWatch:
         return share / (1.0 - share) * max(others, 0.0)
 
     def _judge(self, name: str, stream: _Stream, end: datetime) -> list[HealthAlert]:
+        closing = self._by_repost
+        if closing and name in (closing, "*"):
+            return []  # a repost ends this silence: the collector works (the originals ran out)
         silent = min(stream.silent, self.horizon)
         observed, span = 0, silent
         expected = self._expected(name, stream, silent, stream.silent_sum) if silent else 0.0
-        stopped = expected >= self.min_expected and math.exp(-expected) <= self.p_value
-        if not stopped and name != "*":
+        echoes = any(islice(reversed(stream.heard), silent))  # reposts during the silence
+        stopped = (expected >= self.min_expected and math.exp(-expected) <= self.p_value
+                   and not echoes)
+        if not stopped and name != "*" and not sum(stream.heard):
             observed, span = sum(stream.counts), self.span
             expected = self._expected(name, stream, self.span, stream.others_sum)
             drop = (expected >= self.min_expected and observed <= self.max_ratio * expected
