@@ -134,3 +134,15 @@ def test_a_whole_brand_gone_quiet_is_seen_by_the_wall_clock_check():
         monitor.push(item(i, T0 + timedelta(seconds=15 * i)))
     alerts = monitor.check_silence(T0 + timedelta(hours=3, minutes=20))
     assert [(a.stream, a.state, a.kind) for a in alerts] == [("*", "open", "stopped")]
+
+
+def test_a_category_incident_cools_down_and_resolves_while_the_brand_goes_on_talking():
+    monitor = BrandMonitor("星汇支付")
+    out = quiet_then_outage(monitor)
+    after = T0 + timedelta(hours=6, minutes=10)
+    for i in range(2 * 60 * 2):  # two more ordinary hours: the outage key gets nothing new
+        out += monitor.push(item(20_000 + i, after + timedelta(seconds=30 * i),
+                                 source=("weibo", "news")[i % 2]))
+    changes = [u.change for u in out if isinstance(u, IncidentUpdate) and u.category == "outage"]
+    assert changes[0] == "opened" and "de-escalated" in changes and changes[-1] == "resolved"
+    assert monitor.keys["outage"].incident is None

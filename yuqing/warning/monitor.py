@@ -184,8 +184,12 @@ class BrandMonitor:
             key = self._key(name, at)
             for row in key.signals.add(brief):
                 key.scorer.learn_one(row)
-        self._step([n for n in self.keys if n in names or self.keys[n].incident is not None],
-                   at, out)
+        active = list(names)
+        for name, key in self.keys.items():
+            if key.incident is not None and name not in names:
+                self._advance(key, at)  # its own mentions may have dried up: it must cool down
+                active.append(name)
+        self._step(active, at, out)
         return out
 
     def tick(self, now: datetime) -> list[IncidentUpdate | HealthAlert]:
