@@ -127,3 +127,50 @@ def test_a_missing_series_file_is_a_user_error(tmp_path):
 def test_detect_without_arguments_explains_both_forms(capsys):
     assert main(["detect"]) == 2
     assert "--series" in capsys.readouterr().err
+
+
+def _toy_corpus(folder: Path) -> nab.Corpus:
+    """Two categories, one file each, one 100-row window at rows 800..899 in each."""
+    times = [datetime(2015, 1, 1) + timedelta(minutes=5 * i) for i in range(1000)]
+    windows = {}
+    for category in ("catA", "catB"):
+        path = folder / "data" / category / f"{category}.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text("timestamp,value\n" + "".join(f"{t:%Y-%m-%d %H:%M:%S},1\n" for t in times))
+        windows[f"{category}/{category}.csv"] = [[f"{times[800]:%Y-%m-%d %H:%M:%S}.000000",
+                                                  f"{times[899]:%Y-%m-%d %H:%M:%S}.000000"]]
+    (folder / "labels").mkdir()
+    (folder / "labels" / "combined_windows.json").write_text(json.dumps(windows))
+    (folder / "config").mkdir()
+    (folder / "config" / "profiles.json").write_text(json.dumps({name: {"CostMatrix": {
+        "tpWeight": 1.0, "fpWeight": fp, "fnWeight": fn, "tnWeight": 1.0}} for name, fp, fn in (
+        ("standard", 0.11, 1.0), ("reward_low_FP_rate", 0.22, 1.0), ("reward_low_FN_rate", 0.11, 2.0))}))
+    return nab.load_corpus(folder)
+
+
+def test_each_category_is_scored_at_the_threshold_swept_on_the_others(tmp_path):
+    corpus = _toy_corpus(tmp_path)
+    profile = next(p for p in corpus.profiles if p.name == "standard")
+    a = [0.0] * 1000
+    a[800] = 0.9  # catA's window caught at 0.9
+    b = [0.0] * 1000
+    b[805] = 0.5  # catB's window only reachable at 0.5 ...
+    b[300] = 0.6  # ... and a false positive above it
+    rows = {r.category: r for r in nab.leave_one_category_out(corpus, [a, b], profile)}
+    assert rows["catA"].threshold == 0.5  # swept on catB alone
+    assert rows["catB"].threshold == 0.9  # swept on catA: catB's window is missed
+    assert rows["catB"].score == 0.0 and rows["catA"].score > 90
+    fixed = {r.category: r for r in nab.leave_one_category_out(corpus, [a, b], profile, 0.55)}
+    assert fixed["catB"].raw < 0 and fixed["all"].windows == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (NAB_DIR.parent / "nab_corpus" / "published_per_file.json").is_file(),
+                    reason="the NAB corpus folder is absent")
+def test_detect_eval_holds_out_each_corpus_category_beside_the_leading_detectors(capsys):
+    assert main(["detect", "eval", "--nab", str(NAB_DIR), "--corpus",
+                 str(NAB_DIR.parent / "nab_corpus")]) == 0
+    out = capsys.readouterr().out.split("one category held out at a time")[1]
+    for word in ("realAWSCloudwatch", "realTraffic", "artificialNoAnomaly", "all", "ARTime",
+                 "numenta", "contextOSE", "72.08"):  # ARTime on all 48 at its own threshold
+        assert word in out

@@ -1,14 +1,18 @@
 """`yuqing detect`: run the burst detector on a series, or score it on NAB.
 
     yuqing detect --series FILE.csv --out FILE.csv
-    yuqing detect eval --nab DIR [--out-dir DIR]
+    yuqing detect eval --nab DIR [--out-dir DIR] [--corpus DIR]
 
 The first reads a NAB-format series (``timestamp,value``) and writes
 ``timestamp,value,anomaly_score,label``, one row per input row, processing rows
 in order with no look-ahead; ``label`` is 1 where the shipped detector alerts
 (its score reaches the detector's own cut, `BurstDetector.cut`). The second runs the detector on every NAB series in
 DIR, scores it with NAB's rules (``yuqing.evaluation.nab``) next to the published
-detectors' outputs shipped in DIR, and prints one table per profile.
+detectors' outputs shipped in DIR, and prints one table per profile. With
+``--corpus`` (the 48 other NAB series, ``../shared/data/nab_corpus``) it also
+holds out one category at a time: ours at the threshold swept on the other
+categories, and at its own fixed cut, beside ARTime, numenta and contextOSE at
+NAB's published thresholds.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 
 from yuqing.errors import UserError
 from yuqing.evaluation import nab
-from yuqing.warning.burst import BurstDetector
+from yuqing.warning.burst import BurstDetector, CountScale
 
 OURS = "yuqing"
 
@@ -49,16 +53,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--nab", type=Path, required=True, help="NAB folder (e.g. ../shared/data/nab)")
     ev.add_argument("--out-dir", type=Path,
                     help="also write our outputs in NAB's results layout under this folder")
+    ev.add_argument("--corpus", type=Path,
+                    help="also score the NAB corpus in this folder leaving one category out "
+                    "(e.g. ../shared/data/nab_corpus, with published_per_file.json)")
     ev.set_defaults(func=run_eval)
 
 
 def detect_series(timestamps: list[str], values: list[float], where: str) -> list[float]:
-    """Scores for a series, one per row, strictly in order."""
-    detector = BurstDetector()
+    """Scores for a series, one per row, strictly in order.
+
+    Counts go to `BurstDetector` as they are; any other series (negative or
+    fractional values) through `CountScale`, fixed by its first 100 rows.
+    """
+    counts = all(v >= 0 and float(v).is_integer() for v in values if math.isfinite(v))
+    detector = BurstDetector() if counts else CountScale()
     scores = []
     for line, (text, value) in enumerate(zip(timestamps, values, strict=True), start=2):
-        if not math.isfinite(value) or value < 0:
-            raise UserError(f"{where}:{line}: value {value} is not a count >= 0; fix the row")
+        if not math.isfinite(value):
+            raise UserError(f"{where}:{line}: value {value} is not a number; fix the row")
         scores.append(detector.update(nab.parse_time(text, f"{where}:{line}"), value))
     return scores
 
@@ -131,4 +143,39 @@ def run_eval(args: argparse.Namespace) -> int:
             print(f"  {det:<18}{nab_txt}{swept.score:9.2f}{loso:9.2f}{swept.threshold:11.4f}"
                   f"{swept.windows_hit:>8}/{corpus.n_windows:<4}{swept.fp:>9}")
         print()
+    if args.corpus:
+        print_category_holdout(args.corpus)
     return 0
+
+
+COMPARED = ("ARTime", "numenta", "contextOSE")
+
+
+def print_category_holdout(corpus_dir: Path, profile_name: str = "standard") -> None:
+    """The corpus, one category held out at a time, ours beside the leading detectors."""
+    corpus = nab.load_corpus(corpus_dir)
+    profile = next(p for p in corpus.profiles if p.name == profile_name)
+    series = [detect_series(*corpus.raw[k], str(corpus_dir / "data" / k)) for k in corpus.keys]
+    held_out = nab.leave_one_category_out(corpus, series, profile)
+    fixed = {c.category: c for c in nab.leave_one_category_out(corpus, series, profile,
+                                                                 BurstDetector.cut)}
+    published = {d: nab.published_by_category(corpus_dir / "published_per_file.json",
+                                              corpus.keys, d, profile_name) for d in COMPARED}
+
+    def cell(value: float | None, raw: float, width: int = 9) -> str:
+        text = f"{value:.2f}" if value is not None else f"raw {raw:.2f}"
+        return f"{text:>{width}}"
+
+    print(f"NAB corpus, {len(corpus.keys)} series, one category held out at a time "
+          f"(profile {profile_name}):")
+    print("  held-out: our threshold swept on the other categories; fixed: our cut "
+          f"{BurstDetector.cut}; published detectors at NAB's own thresholds.")
+    print(f"  {'category':<24}{'files':>6}{'windows':>8}{'held-out':>10}{'fixed':>9}"
+          + "".join(f"{d:>11}" for d in COMPARED))
+    for row in held_out:
+        f = fixed[row.category]
+        pub = "".join(cell(*published[d][row.category], width=11) for d in COMPARED)
+        print(f"  {row.category:<24}{row.files:>6}{row.windows:>8}{cell(row.score, row.raw, 10)}"
+              f"{cell(f.score, f.raw)}{pub}")
+    print()
+

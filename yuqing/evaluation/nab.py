@@ -401,3 +401,87 @@ def load_corpus(nab_dir: Path) -> Corpus:
         raise UserError(f"{nab_dir}: no such folder; --nab must point at a NAB folder "
                         "(config/, data/, labels/, results/)")
     return Corpus(nab_dir)
+
+
+# ---------------------------------------------------------------- categories held out
+
+
+def category_of(data_key: str) -> str:
+    """NAB's category of a data file: the folder under ``data/``."""
+    return data_key.split("/", 1)[0]
+
+
+@dataclass
+class CategoryScore:
+    """One category at one threshold: normalised score (raw when it has no window)."""
+
+    category: str
+    files: int
+    windows: int
+    threshold: float
+    raw: float
+    score: float | None  # None: no window, so no normalised score (read ``raw``)
+
+
+def _subset(prepared: Sequence[ScoredFile], scores: Sequence[Sequence[float]], threshold: float,
+            profile: Profile) -> tuple[float, int]:
+    raw = sum(score_file(p, s, threshold, profile).raw for p, s in zip(prepared, scores, strict=True))
+    return raw, sum(p.n_windows for p in prepared)
+
+
+def leave_one_category_out(corpus: Corpus, scores: Sequence[Sequence[float]], profile: Profile,
+                           fixed: float | None = None) -> list[CategoryScore]:
+    """Each category scored at the threshold swept on all the others (or at ``fixed``).
+
+    The categories of NAB are different kinds of data (server metrics, ad
+    prices, traffic, known failures, synthetic signals): a threshold that only
+    holds on the category it was swept on does not carry to data nobody tuned
+    on. The last row, ``all``, sums the held-out raw scores.
+    """
+    prepared = corpus._prepared[profile.name]
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(corpus.keys):
+        groups.setdefault(category_of(key), []).append(i)
+    out, total_raw, total_windows = [], 0.0, 0
+    for category, idx in sorted(groups.items()):
+        if fixed is None:
+            rest = [i for i in range(len(prepared)) if i not in idx]
+            threshold, _ = sweep_threshold([prepared[i] for i in rest], [scores[i] for i in rest],
+                                           profile)
+        else:
+            threshold = fixed
+        raw, windows = _subset([prepared[i] for i in idx], [scores[i] for i in idx], threshold,
+                               profile)
+        total_raw += raw
+        total_windows += windows
+        out.append(CategoryScore(category, len(idx), windows, threshold, raw,
+                                 normalize(raw, windows, profile) if windows else None))
+    out.append(CategoryScore("all", len(prepared), total_windows, math.nan, total_raw,
+                             normalize(total_raw, total_windows, profile)))
+    return out
+
+
+def published_by_category(per_file_json: Path, keys: Sequence[str], detector: str,
+                          profile: str) -> dict[str, tuple[float | None, float]]:
+    """A published detector at NAB's own threshold, per category: (normalised or None, raw).
+
+    From ``published_per_file.json`` of the NAB corpus folder.
+    """
+    try:
+        data = json.loads(Path(per_file_json).read_text(encoding="utf-8"))
+        files = data["detectors"][detector][profile]["files"]
+        info = data["file_info"]
+    except (OSError, KeyError, json.JSONDecodeError) as err:
+        raise UserError(f"{per_file_json}: cannot read published per-file scores ({err}); "
+                        "point --corpus at ../shared/data/nab_corpus") from None
+    groups: dict[str, list[str]] = {}
+    for key in keys:
+        groups.setdefault(category_of(key), []).append(key)
+    groups["all"] = list(keys)
+    out: dict[str, tuple[float | None, float]] = {}
+    for category, members in groups.items():
+        raw = sum(files[k]["raw"] for k in members)
+        null = sum(info[k]["null"][profile] for k in members)
+        perfect = sum(info[k]["perfect"][profile] for k in members)
+        out[category] = (100 * (raw - null) / (perfect - null) if perfect != null else None, raw)
+    return out

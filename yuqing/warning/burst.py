@@ -214,3 +214,46 @@ class BurstDetector:
         score = self.score_one(t, x)
         self.learn_one(t, x)
         return score
+
+
+class CountScale:
+    """A burst detector for any series: values put on a count-like scale first.
+
+    `BurstDetector` reads counts (its noise floor is Poisson's). Series that
+    are not counts (a CPU share, a price, a temperature, negative values) are
+    shifted by the minimum of their first ``first`` rows and scaled so those
+    rows spread over ``units`` counts, then clipped at 0; scale and shift stay
+    fixed afterwards, so the transform is causal. The first rows score 0.
+
+    >>> from datetime import datetime, timedelta
+    >>> d = CountScale()
+    >>> t0 = datetime(2015, 3, 2)
+    >>> scores = [d.update(t0 + timedelta(minutes=5 * i), 0.5 + 0.01 * (i % 7)) for i in range(600)]
+    >>> max(scores[:100]), round(d.update(t0 + timedelta(days=3), 2.5), 2)
+    (0.0, 0.88)
+    """
+
+    def __init__(self, detector: BurstDetector | None = None, first: int = 100,
+                 units: float = 5.0):
+        self.detector = detector if detector is not None else BurstDetector()
+        self.first = first
+        self.units = units
+        self.seen: list[float] = []
+        self.shift: float | None = None
+        self.scale = 1.0
+
+    @property
+    def cut(self) -> float:
+        return self.detector.cut
+
+    def update(self, t: datetime, x: float) -> float:
+        if self.shift is None:
+            self.seen.append(x)
+            if len(self.seen) >= self.first:
+                mean = sum(self.seen) / len(self.seen)
+                spread = math.sqrt(sum((v - mean) ** 2 for v in self.seen) / len(self.seen))
+                self.shift = min(self.seen)
+                self.scale = self.units / (spread or abs(mean) or 1.0)
+                self.seen = []
+            return 0.0
+        return self.detector.update(t, max((x - self.shift) * self.scale, 0.0))
