@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from yuqing.core.mention import InvalidMention, parse_mention
 
+from poison_factory import POISON
+
 GOOD = {
     "id": "weibo:4951234567890",
     "source": "weibo",
@@ -39,7 +41,7 @@ def test_a_mention_round_trips_through_its_json_form():
     [
         ({"id": None}, "id: required"),
         ({"text": ""}, "text: must not be empty"),
-        ({"text": "字" * 20_001}, "the limit is 20000"),
+        ({"text": "字" * 20_001}, "the limit is 20,000"),
         ({"published_at": "2026-11-23 08:15:00"}, "no UTC offset"),
         ({"published_at": "yesterday"}, "not RFC 3339"),
         ({"author": {"followers": -1}}, "author.followers: must be >= 0"),
@@ -84,3 +86,19 @@ def test_any_json_object_either_parses_or_gives_a_reason(obj):
         parse_mention(json.dumps(obj))
     except InvalidMention as err:
         assert str(err)
+
+
+
+@pytest.mark.parametrize("name", sorted(POISON))
+def test_a_poison_line_is_refused_with_a_reason(name):
+    with pytest.raises(InvalidMention) as err:
+        parse_mention(POISON[name])
+    assert str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_time_bounds_follow_the_wall_clock():
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    ahead = json.dumps({**GOOD, "published_at": "2026-12-03T20:00:00Z"}).encode()
+    assert parse_mention(ahead, now=now).published_at.hour == 20  # within a day: clock drift
+    with pytest.raises(InvalidMention, match="outside"):
+        parse_mention(ahead, now=datetime(2026, 12, 1, tzinfo=UTC))

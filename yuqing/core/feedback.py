@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 FEEDBACK_SCHEMA = "yuqing.feedback/v1"
+MAX_FEEDBACK_BYTES = 64 * 1024  # a label or a verdict, with a text of at most 20,000 chars
 _LABELS = {"negative": -1, "neutral": 0, "positive": 1, "0": -1, "1": 1, "-1": -1}
 
 
@@ -59,10 +60,14 @@ def parse_label(value: object) -> int:
 
 def parse_feedback(raw: bytes | str) -> Feedback:
     """One JSON feedback record, or `InvalidFeedback` with the reason."""
+    if len(raw) > MAX_FEEDBACK_BYTES:
+        raise InvalidFeedback(f"{len(raw):,} bytes, the limit is {MAX_FEEDBACK_BYTES:,}")
     try:
         obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InvalidFeedback(f"not JSON: {err}") from None
+    except RecursionError:
+        raise InvalidFeedback("not JSON we accept: nested too deep") from None
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise InvalidFeedback(f"not JSON: {str(err).split(';')[0]}") from None
     if not isinstance(obj, dict):
         raise InvalidFeedback("expected a JSON object")
     analyst = str(obj.get("analyst", ""))

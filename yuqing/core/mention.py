@@ -3,17 +3,36 @@
 Inside the flow a mention is a typed, immutable `Mention`. Anything that breaks
 the contract becomes an `InvalidMention` with a reason a person can act on, so
 the dead-letter output can say exactly why a record was refused.
+
+Every field has a bound, so that a line that passes here can never stop a
+later step or fail a sink: a record is at most `MAX_RECORD_BYTES`; strings
+have a length limit each, no lone surrogates, and ids, sources and brands no
+control characters; counts are integers from 0 to `MAX_COUNT` (followers to
+`MAX_FOLLOWERS`); ``published_at`` lies between `EARLIEST` and
+`MAX_AHEAD` after the wall clock.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 SCHEMA_VERSION = "yuqing.mention/v1"
 MAX_TEXT_CHARS = 20_000
+MAX_RECORD_BYTES = 1 << 20  # a whole line or message
+MAX_COUNT = 4_294_967_295  # reposts, comments, likes (UInt32 in ClickHouse)
+MAX_FOLLOWERS = 10_000_000_000  # far above any real account; reach sums stay in UInt64
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=1)  # collectors' clocks drift; a year ahead is a broken record
 _OPTIONAL_STRINGS = ("title", "url", "lang", "parent_id", "brand")
+MAX_CHARS = {"id": 512, "source": 64, "published_at": 64, "text": MAX_TEXT_CHARS,
+             "parent_id": 512, "brand": 128, "url": 8192,
+             "title": 2000, "lang": 35, "author.id": 256, "author.name": 256}
+_KEYS = frozenset(("id", "source", "parent_id", "brand", "author.id"))  # used as keys: no controls
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InvalidMention(ValueError):
@@ -87,8 +106,10 @@ class Mention:
         return out
 
 
-def parse_mention(raw: bytes | str) -> Mention:
+def parse_mention(raw: bytes | str, now: datetime | None = None) -> Mention:
     """Decode and validate one JSON mention, or raise `InvalidMention(reason)`."""
+    if len(raw) > MAX_RECORD_BYTES:
+        raise InvalidMention(f"record: {len(raw):,} bytes, the limit is {MAX_RECORD_BYTES:,}")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
     except UnicodeDecodeError as err:
@@ -97,19 +118,21 @@ def parse_mention(raw: bytes | str) -> Mention:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidMention(f"not JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise InvalidMention("not JSON we accept: nested too deep") from None
+    except ValueError as err:  # e.g. an integer of thousands of digits
+        raise InvalidMention(f"not JSON we accept: {str(err).split(';')[0]}") from None
     if not isinstance(obj, dict):
         raise InvalidMention(f"expected a JSON object, got {type(obj).__name__}")
-    return mention_from_dict(obj)
+    return mention_from_dict(obj, now)
 
 
-def mention_from_dict(obj: dict) -> Mention:
+def mention_from_dict(obj: dict, now: datetime | None = None) -> Mention:
     """Validate a decoded JSON object against the mention contract."""
     mention_id = _required_string(obj, "id")
     source = _required_string(obj, "source").lower()
-    published_at = parse_timestamp(_required_string(obj, "published_at"))
-    text = _required_string(obj, "text")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InvalidMention(f"text: {len(text)} chars, the limit is {MAX_TEXT_CHARS}")
+    published_at = parse_timestamp(_required_string(obj, "published_at"), now)
+    text = _required_string(obj, "text", MAX_TEXT_CHARS)
     optional = {name: _optional_string(obj, name) for name in _OPTIONAL_STRINGS}
     return Mention(
         id=mention_id,
@@ -122,8 +145,8 @@ def mention_from_dict(obj: dict) -> Mention:
     )
 
 
-def parse_timestamp(value: str) -> datetime:
-    """RFC 3339 with an explicit offset (or Z), returned in UTC."""
+def parse_timestamp(value: str, now: datetime | None = None) -> datetime:
+    """RFC 3339 with an explicit offset (or Z), returned in UTC, between `EARLIEST` and now + `MAX_AHEAD`."""
     try:
         stamp = datetime.fromisoformat(value)
     except ValueError:
@@ -132,10 +155,29 @@ def parse_timestamp(value: str) -> datetime:
         ) from None
     if stamp.tzinfo is None:
         raise InvalidMention(f"published_at: {value!r} has no UTC offset (add Z or +08:00)")
-    return stamp.astimezone(UTC)
+    try:
+        stamp = stamp.astimezone(UTC)
+    except OverflowError:
+        raise InvalidMention(f"published_at: {value!r} is out of range") from None
+    latest = (now or datetime.now(UTC)) + MAX_AHEAD
+    if not EARLIEST <= stamp <= latest:
+        raise InvalidMention(f"published_at: {value!r} is outside {EARLIEST:%Y-%m-%d} .. "
+                             f"{latest:%Y-%m-%dT%H:%M}Z (now + {MAX_AHEAD.days} day); "
+                             "fix the collector's clock or the field")
+    return stamp
 
 
-def _required_string(obj: dict, name: str) -> str:
+def _checked(name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidMention(f"{name}: {len(value):,} chars, the limit is {limit:,}")
+    if _SURROGATE.search(value):
+        raise InvalidMention(f"{name}: not valid Unicode (a lone surrogate such as \\ud800)")
+    if name in _KEYS and _CONTROL.search(value):
+        raise InvalidMention(f"{name}: control characters are not allowed")
+    return value
+
+
+def _required_string(obj: dict, name: str, limit: int | None = None) -> str:
     value = obj.get(name)
     if value is None:
         raise InvalidMention(f"{name}: required field is missing")
@@ -143,19 +185,20 @@ def _required_string(obj: dict, name: str) -> str:
         raise InvalidMention(f"{name}: expected a string, got {type(value).__name__}")
     if not value.strip():
         raise InvalidMention(f"{name}: must not be empty")
-    return value
+    return _checked(name, value, limit or MAX_CHARS[name])
 
 
-def _optional_string(obj: dict, name: str) -> str:
+def _optional_string(obj: dict, name: str, where: str = "") -> str:
     value = obj.get(name)
     if value is None:
         return ""
+    path = f"{where}.{name}" if where else name
     if not isinstance(value, str):
-        raise InvalidMention(f"{name}: expected a string, got {type(value).__name__}")
-    return value
+        raise InvalidMention(f"{path}: expected a string, got {type(value).__name__}")
+    return _checked(path, value, MAX_CHARS[path])
 
 
-def _count(obj: dict, name: str, where: str) -> int:
+def _count(obj: dict, name: str, where: str, limit: int = MAX_COUNT) -> int:
     value = obj.get(name, 0)
     if value is None:
         return 0
@@ -163,6 +206,8 @@ def _count(obj: dict, name: str, where: str) -> int:
         raise InvalidMention(f"{where}.{name}: expected an integer, got {type(value).__name__}")
     if value < 0:
         raise InvalidMention(f"{where}.{name}: must be >= 0, got {value}")
+    if value > limit:
+        raise InvalidMention(f"{where}.{name}: {value} is above the limit {limit:,}")
     return value
 
 
@@ -175,9 +220,9 @@ def _author(value: object) -> Author:
     if not isinstance(verified, bool):
         raise InvalidMention(f"author.verified: expected true/false, got {verified!r}")
     return Author(
-        id=_optional_string(value, "id"),
-        name=_optional_string(value, "name"),
-        followers=_count(value, "followers", "author"),
+        id=_optional_string(value, "id", "author"),
+        name=_optional_string(value, "name", "author"),
+        followers=_count(value, "followers", "author", MAX_FOLLOWERS),
         verified=verified,
     )
 

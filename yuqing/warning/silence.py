@@ -230,6 +230,12 @@ class SilenceWatch:
             return []
         alerts: list[HealthAlert] = []
         first = max(self.minute, minute - self.max_fill)
+        if first - self.minute > self.span:  # a long gap: only its last max_fill minutes matter
+            for stream in self.streams.values():
+                stream.counts.append(stream.current)
+                stream.current = stream.echoes = 0
+                stream.counts.extend([0] * self.span)
+            self.minute = first - self.span
         while self.minute < minute:
             end = EPOCH + timedelta(minutes=self.minute + 1)
             for name, stream in self.streams.items():
