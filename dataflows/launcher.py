@@ -47,6 +47,7 @@ class RunOptions:
     window: timedelta = timedelta(minutes=1)
     lateness: timedelta = timedelta(seconds=30)
     brand_files: tuple[Path, ...] = ()
+    max_brands: int = 1000  # unconfigured brands watched at most; mentions of more are dead letters
     user_dicts: tuple[Path, ...] = ()
     lexicons: tuple[Path, ...] = ()
     engine: str = "jieba"
@@ -130,6 +131,7 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         window=options.window,
         lateness=options.lateness,
         brand_files=options.brand_files,
+        max_brands=options.max_brands,
         user_dicts=options.user_dicts,
         lexicons=options.lexicons,
         engine=options.engine,

@@ -48,6 +48,7 @@ from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
 from yuqing.stream.windows import WindowMetrics
 from yuqing.text.analyzer import Analyzer
+from yuqing.text.brands import BrandGate
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.monitor import FalseAlarm
@@ -67,6 +68,7 @@ class FlowConfig:
     window: timedelta = timedelta(minutes=1)
     lateness: timedelta = timedelta(seconds=30)
     dedup_horizon: timedelta = timedelta(hours=24)
+    max_brands: int = 1000  # unconfigured brands watched at most (BrandGate)
     brand_files: tuple[Path, ...] = ()
     user_dicts: tuple[Path, ...] = ()
     lexicons: tuple[Path, ...] = ()
@@ -101,8 +103,10 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
 
     raw, input_errors = read_input(flow, cfg.input, cfg.demo)
     feedback = _read_feedback(flow, cfg, tally)
+    analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
     # RawRecord(origin, bytes)
-    parsed = op.map("parse", raw, steps.parse_record)
+    gate = BrandGate(analyzer.brands, cfg.max_brands)
+    parsed = op.map("parse", raw, partial(steps.parse_record, gate=gate))
     # Mention | DeadLetter
     valid = op.branch("split_valid", parsed, lambda x: isinstance(x, Mention))
     dead = valid.falses if input_errors is None else op.merge("all_dead", valid.falses, input_errors)
@@ -112,7 +116,6 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     _output("dlq", dead, cfg.dlq, steps.dead_letter_message,
             lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters")
 
-    analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
     keyed = op.key_on("key_by_brand", valid.trues, analyzer.brand_of)
     # (brand, Mention)
     checked = keyed_state.stateful_flat_map(

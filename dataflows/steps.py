@@ -19,18 +19,29 @@ from yuqing.core.records import DeadLetter, RawRecord, to_json_bytes
 from yuqing.stream.dedup import RecentIds
 from yuqing.stream.windows import WindowMetrics
 from yuqing.text.analyzer import Analysis, Analyzer
+from yuqing.text.brands import BrandGate
 from yuqing.text.normalize import clean_text
 from yuqing.text.sentiment import SentimentModel
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.monitor import FalseAlarm
 
 
-def parse_record(record: RawRecord) -> Mention | DeadLetter:
-    """Validate one raw record; refusals keep the bytes and the reason."""
+def parse_record(record: RawRecord, gate: BrandGate | None = None) -> Mention | DeadLetter:
+    """Validate one raw record; refusals keep the bytes and the reason.
+
+    With a `BrandGate`, a mention naming one unconfigured brand too many is
+    refused as well: per-brand state stays bounded.
+    """
     try:
-        return parse_mention(record.data)
+        mention = parse_mention(record.data)
     except InvalidMention as err:
         return DeadLetter(record.origin, str(err), record.data)
+    if gate is not None and mention.brand and not gate.admits(mention.brand):
+        return DeadLetter(record.origin, (
+            f"brand: {mention.brand!r} is not in the brand dictionary and {gate.limit} other "
+            "unconfigured brands are already watched; add it to a --brands file or raise "
+            "--max-brands"), record.data)
+    return mention
 
 
 def parse_feedback_record(record: RawRecord) -> Feedback | DeadLetter:

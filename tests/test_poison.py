@@ -127,3 +127,31 @@ def test_extreme_values_in_every_field_are_stored_intact_or_dead_lettered(
             assert stored[m["id"]] == m["text"], (m["id"], m["text"], stored[m["id"]])
             assert datetime.fromisoformat(m["published_at"]).astimezone(UTC) <= (
                 datetime.now(UTC) + timedelta(days=1))
+
+
+def test_brands_beyond_the_limit_of_unconfigured_ones_are_dead_lettered(tmp_path, store_url, store):
+    base = make_mentions(1, seed=33)[0]
+    lines = []
+    for i in range(30):  # 20 unknown brands, then a configured one, a few times each
+        brand = f"新品牌{i % 20}" if i < 27 else "星汇支付"
+        lines.append(encode({**base, "id": f"b:{i}", "brand": brand}))
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=store_url, max_brands=5,
+                      alerts=str(tmp_path / "a.jsonl"), dlq=str(tmp_path / "d.jsonl")))
+    brands = {b for (b,) in store.query("SELECT DISTINCT brand FROM mentions FINAL")}
+    assert brands == {f"新品牌{i}" for i in range(5)} | {"星汇支付"}
+    letters = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text(encoding="utf-8").splitlines()]
+    refused = [i for i in range(27) if i % 20 >= 5]  # brands 5-19 (ids 5-19, 25, 26)
+    assert sorted(int(json.loads(x["raw"])["id"][2:]) for x in letters) == refused
+    assert all(letter["reason"].startswith("brand: ") and "--max-brands" in letter["reason"]
+               for letter in letters)
+
+
+def test_a_watch_keeps_at_most_its_limit_of_sources():
+    from yuqing.warning.silence import SilenceWatch
+
+    watch = SilenceWatch("星汇支付", max_sources=8)
+    t0 = datetime(2026, 11, 20, tzinfo=UTC)
+    for i in range(1000):
+        watch.observe(f"source-{i}", t0 + timedelta(seconds=i))
+    assert len(watch.streams) <= 10

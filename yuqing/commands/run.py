@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="how long a window waits for late mentions before it closes")
     p.add_argument("--brands", type=Path, action="append", default=[],
                    help="extra brand dictionary YAML (repeatable; see yuqing/data/brands.yaml)")
+    p.add_argument("--max-brands", type=int, default=int(_env("YUQING_MAX_BRANDS", "1000")),
+                   metavar="N", help="brands not in the brand dictionary that are watched, at "
+                   "most; mentions naming further ones are dead-lettered "
+                   "(env YUQING_MAX_BRANDS, default 1000)")
     p.add_argument("--feedback", default=os.environ.get("YUQING_FEEDBACK"),
                    help="analysts' labels and verdicts: PATH.jsonl or kafka://HOST:PORT/feedback "
                    "(env YUQING_FEEDBACK; off by default)")
@@ -93,14 +97,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from yuqing.dataflows.launcher import RunOptions, launch
 
-    if args.window <= 0 or args.lateness < 0 or args.snapshot_interval <= 0 or args.workers < 1:
+    if (args.window <= 0 or args.lateness < 0 or args.snapshot_interval <= 0 or args.workers < 1
+            or args.max_brands < 0):
         raise UserError("--window, --snapshot-interval and --workers must be positive, "
-                        "--lateness zero or more")
+                        "--lateness and --max-brands zero or more")
     options = RunOptions(
         input=args.input, store=args.store, alerts=args.alerts, dlq=args.dlq,
         recovery=args.recovery, snapshot_interval=timedelta(seconds=args.snapshot_interval),
         window=timedelta(seconds=args.window), lateness=timedelta(seconds=args.lateness),
-        brand_files=tuple(args.brands), user_dicts=tuple(args.user_dict),
+        brand_files=tuple(args.brands), max_brands=args.max_brands,
+        user_dicts=tuple(args.user_dict),
         lexicons=tuple(args.lexicon), engine=args.engine, feedback=args.feedback,
         workers=args.workers, progress_every=args.progress_every,
         playbooks=tuple(args.playbooks), warning_config=args.warning_config,

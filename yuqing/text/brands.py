@@ -91,3 +91,35 @@ class BrandMatcher:
 
     def sector(self, brand: str) -> str:
         return next((b.sector for b in self.brands if b.name == brand), "")
+
+    def knows(self, brand: str) -> bool:
+        """Whether ``brand`` is a configured brand's name or alias."""
+        return brand.lower() in self._by_alias
+
+
+class BrandGate:
+    """A bound on the brands the flow keeps state for.
+
+    Brands come from the brand dictionary. A collector may also name a brand
+    the dictionary does not know (the mention's ``brand`` field): such brands
+    are admitted, in the order they first appear, up to ``limit``; a mention
+    of a further new one is refused (the flow dead-letters it with the reason),
+    so per-brand state cannot grow without bound however many names arrive.
+
+    >>> gate = BrandGate(BrandMatcher([Brand("星汇支付", "fintech", ("星汇支付",))]), limit=2)
+    >>> [gate.admits(b) for b in ("星汇支付", "甲", "乙", "甲", "丙", "星汇支付")]
+    [True, True, True, True, False, True]
+    """
+
+    def __init__(self, brands: BrandMatcher, limit: int = 1000) -> None:
+        self.brands = brands
+        self.limit = limit
+        self.unconfigured: set[str] = set()
+
+    def admits(self, brand: str) -> bool:
+        if brand in self.unconfigured or self.brands.knows(brand):
+            return True
+        if len(self.unconfigured) < self.limit:
+            self.unconfigured.add(brand)
+            return True
+        return False

@@ -170,7 +170,7 @@ class SilenceWatch:
                  max_ratio: float = 0.25, p_value: float = 1e-5, recover_ratio: float = 0.5,
                  memory: timedelta = timedelta(hours=1),
                  share_memory: timedelta = timedelta(hours=6), warmup: timedelta = timedelta(hours=1),
-                 max_fill: int = 1440):
+                 max_fill: int = 1440, max_sources: int = 64):
         self.brand = brand
         self.span = int(span.total_seconds() // 60)
         self.horizon = 4 * self.span  # the longest silence judged as one
@@ -183,13 +183,14 @@ class SilenceWatch:
         self.share_memory = int(share_memory.total_seconds() // 60)
         self.warmup = int(warmup.total_seconds() // 60)
         self.max_fill = max_fill
+        self.max_sources = max_sources
         self.streams: dict[str, _Stream] = {}
         self.minute: int | None = None
         self._burst = False  # whether the brand's minute leaving the span was a burst
         self._by_repost = ""  # the source of the repost closing these minutes, if one does
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"_burst": False, "_by_repost": "", **state})
+        self.__dict__.update({"_burst": False, "_by_repost": "", "max_sources": 64, **state})
 
     def _stream(self, name: str) -> _Stream:
         stream = self.streams.get(name)
@@ -209,7 +210,9 @@ class SilenceWatch:
         alerts = self._advance(at)
         self._by_repost = ""
         self._stream("*")
-        for name in ("*", source):
+        if source not in self.streams and len(self.streams) > self.max_sources:
+            source = "*"  # a bounded watch: sources beyond the limit count toward the whole only
+        for name in dict.fromkeys(("*", source)):
             stream = self._stream(name)
             if repost:
                 stream.echoes += 1
