@@ -111,10 +111,6 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     valid = op.branch("split_valid", parsed, lambda x: isinstance(x, Mention))
     dead = valid.falses if input_errors is None else op.merge("all_dead", valid.falses, input_errors)
     # DeadLetter
-    op.output("store_dead_letters", op.map("dead_letter_rows", dead, steps.dead_letter_row),
-              ClickHouseSink(cfg.store, tables.DEAD_LETTERS))
-    _output("dlq", dead, cfg.dlq, steps.dead_letter_message,
-            lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters")
 
     keyed = op.key_on("key_by_brand", valid.trues, analyzer.brand_of)
     # (brand, Mention)
@@ -124,8 +120,9 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     fresh = op.branch("split_duplicates", checked, lambda kv: isinstance(kv[1], Mention))
     op.inspect("count_duplicates", fresh.falses, lambda _s, _d: tally.add("duplicates", 1))
     # (brand, Mention)
-    analyzed = op.map("analyze", fresh.trues,
-                      lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1])))
+    failures = []  # dead letters of mentions a step could not process (the bug is logged)
+    analyzed = _split_failures("analyze", op.map("analyze", fresh.trues, steps.guarded(
+        "analyze", lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1])))), failures)
     # Analyzed(mention, analysis: tokens, sentiment, category)
     to_model = op.key_on("key_for_model", analyzed, lambda _a: "sentiment")
     if feedback is not None:
@@ -134,8 +131,10 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
             lambda _f: "sentiment")
         to_model = op.merge("mentions_and_labels", to_model, labels)
     # ("sentiment", Analyzed | SentimentFeedback)
-    scored = op.key_rm("unkey_model", keyed_state.stateful_flat_map(
-        "sentiment", to_model, partial(steps.sentiment_step, analyzer=analyzer), cfg.recovering))
+    scored = _split_failures("sentiment", op.key_rm("unkey_model", keyed_state.stateful_flat_map(
+        "sentiment", to_model, steps.guarded_state(
+            "sentiment", partial(steps.sentiment_step, analyzer=analyzer)), cfg.recovering)),
+        failures)
     # Analyzed | FeedbackOutcome
     learned = op.branch("split_outcomes", scored, lambda x: isinstance(x, steps.Analyzed))
     op.inspect("count_feedback", learned.falses,
@@ -143,11 +142,13 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     op.output("store_label_outcomes", op.map("label_rows", learned.falses, steps.feedback_row),
               ClickHouseSink(cfg.store, tables.FEEDBACK_EVENTS))
     by_brand_story = op.key_on("key_for_stories", learned.trues, lambda a: a.analysis.brand)
-    enriched = op.key_rm("unkey_stories", keyed_state.stateful_flat_map(
-        "stories", by_brand_story, partial(steps.story_step, make=StoryClusterer), cfg.recovering))
+    enriched = _split_failures("stories", op.key_rm("unkey_stories", keyed_state.stateful_flat_map(
+        "stories", by_brand_story, steps.guarded_state(
+            "stories", partial(steps.story_step, make=StoryClusterer)), cfg.recovering)), failures)
     # EnrichedMention (tokens, sentiment, category, story_id)
-    rows = op.map("mention_rows", enriched,
-                  partial(steps.mention_row, keywords=analyzer.tokenizer.content))
+    rows = _split_failures("mention_rows", op.map("mention_rows", enriched, steps.guarded(
+        "mention_rows", partial(steps.mention_row, keywords=analyzer.tokenizer.content))),
+        failures)
     op.output("store_mentions", rows,
               ClickHouseSink(cfg.store, tables.MENTIONS, on_write=tally.counter("mentions")))
 
@@ -171,8 +172,9 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
             lambda v: v.brand)
         by_brand = op.merge("mentions_and_verdicts", by_brand, verdicts)
     # (brand, EnrichedMention | IncidentVerdict)
-    warnings = op.key_rm("unkey_warnings", op.stateful(
-        "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering)))
+    warnings = _split_failures("early_warning", op.key_rm("unkey_warnings", op.stateful(
+        "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering))),
+        failures)
     # IncidentChange | HealthAlert | FalseAlarm
     beats = op.key_on("key_all_sources", op.map("source_beats", valid.trues, source_beat),
                       lambda _b: ALL_BRANDS)
@@ -196,8 +198,9 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     op.output("store_activations", op.map("activation_rows", activations,
                                           linkage.activation_table_row),
               ClickHouseSink(cfg.store, tables.ACTIVATIONS, on_write=tally.counter("activations")))
-    tickets = op.filter_map("complaint_tickets", enriched,
-                            partial(complaint_ticket, customers=cfg.customers))
+    tickets = _split_failures("complaint_tickets", op.filter_map(
+        "complaint_tickets", enriched, steps.guarded(
+            "complaint_tickets", partial(complaint_ticket, customers=cfg.customers))), failures)
     # Ticket (protobuf)
     op.inspect("count_tickets", tickets, lambda _s, _t: tally.add("tickets", 1))
     op.output("publish", op.merge("bus_messages", activations, tickets), OutboxSink(cfg.outbox))
@@ -212,7 +215,21 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
               ClickHouseSink(cfg.store, tables.ALERTS))
     _output("alerts", records, cfg.alerts, lambda r: r.message()[1], linkage.AlertRecord.message,
             tally, "alerts")
+
+    dead = op.merge("dead_and_failed", dead, *failures)
+    # DeadLetter (refused at the edge, or a step failed on it)
+    op.output("store_dead_letters", op.map("dead_letter_rows", dead, steps.dead_letter_row),
+              ClickHouseSink(cfg.store, tables.DEAD_LETTERS))
+    _output("dlq", dead, cfg.dlq, steps.dead_letter_message,
+            lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters")
     return flow
+
+
+def _split_failures(step_id: str, stream, failures: list):
+    """The items a guarded step produced; its dead letters go to ``failures``."""
+    split = op.branch(f"{step_id}_failed", stream, lambda x: not isinstance(x, DeadLetter))
+    failures.append(split.falses)
+    return split.trues
 
 
 def _read_feedback(flow: Dataflow, cfg: FlowConfig, tally: Tally):

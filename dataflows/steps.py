@@ -7,6 +7,7 @@ without running a dataflow.
 from __future__ import annotations
 
 import copy
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -24,6 +25,67 @@ from yuqing.text.normalize import clean_text
 from yuqing.text.sentiment import SentimentModel
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.monitor import FalseAlarm
+
+log = logging.getLogger("yuqing.flow")
+_TRACEBACKS_PER_STEP = 3  # then one line per failure: a bug repeats, the log should not drown
+
+
+@dataclass
+class StepFailures:
+    """Counts of failures per step, so a repeating bug logs its traceback only a few times."""
+
+    seen: dict[str, int]
+
+    def record(self, step: str, mention_id: str, err: BaseException) -> None:
+        n = self.seen[step] = self.seen.get(step, 0) + 1
+        if n <= _TRACEBACKS_PER_STEP:
+            log.error("step %s failed on mention %s (dead-lettered, the flow goes on)", step,
+                      mention_id, exc_info=err)
+        else:
+            log.error("step %s failed on mention %s: %s: %s (failure %d)", step, mention_id,
+                      type(err).__name__, err, n)
+
+
+FAILURES = StepFailures({})
+
+
+def _mention_in(item: object) -> Mention | None:
+    """The mention an item of the flow carries: itself, a (key, value) pair's value, `.mention`."""
+    if isinstance(item, tuple) and len(item) == 2:
+        item = item[1]
+    if isinstance(item, Mention):
+        return item
+    inner = getattr(item, "mention", None)
+    return inner if isinstance(inner, Mention) else None
+
+
+def step_failure(step: str, item: object, err: BaseException) -> DeadLetter:
+    """An item one step could not process: a dead letter naming the step; the bug goes to the log."""
+    mention = _mention_in(item)
+    FAILURES.record(step, mention.id if mention else type(item).__name__, err)
+    reason = f"{step}: {type(err).__name__}: {err}"[:500]
+    data = to_json_bytes(mention.to_json()) if mention else repr(item)[:65536].encode("utf-8")
+    return DeadLetter(f"step:{step}", reason, data)
+
+
+def guarded(step: str, fn: Callable) -> Callable:
+    """``fn`` for a map step, with a failure on one item turned into that item's dead letter."""
+    def run(item):
+        try:
+            return fn(item)
+        except Exception as err:  # one bad mention must not stop the flow
+            return step_failure(step, item, err)
+    return run
+
+
+def guarded_state(step: str, mapper: Callable) -> Callable:
+    """A stateful mapper whose failure on one item keeps the state and dead-letters the item."""
+    def run(state, item):
+        try:
+            return mapper(state, item)
+        except Exception as err:  # one bad mention must not stop the flow
+            return state, (step_failure(step, item, err),)
+    return run
 
 
 def parse_record(record: RawRecord, gate: BrandGate | None = None) -> Mention | DeadLetter:

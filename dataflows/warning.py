@@ -24,6 +24,7 @@ from yuqing.core.enriched import EnrichedMention
 from yuqing.core.feedback import IncidentVerdict
 from yuqing.core.mention import Mention
 from yuqing.dataflows.state import freeze, thaw
+from yuqing.dataflows.steps import step_failure
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.incidents import IncidentUpdate
 from yuqing.warning.monitor import BrandMonitor, FalseAlarm, silence_watch
@@ -63,7 +64,11 @@ class WarningLogic(StatefulLogic):
         self._recent[mention.id] = mention
         if len(self._recent) > self._remember:
             self._recent.popitem(last=False)
-        return self._wrap(self.monitor.push(value), mention.id), False  # type: ignore[arg-type]
+        try:
+            pushed = self.monitor.push(value)  # type: ignore[arg-type]
+        except Exception as err:  # one bad mention must not stop the flow
+            return [step_failure("early_warning", value, err)], False
+        return self._wrap(pushed, mention.id), False
 
     def on_notify(self) -> tuple[Iterable[Warning], bool]:
         if self.monitor is None:

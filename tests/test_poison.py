@@ -155,3 +155,22 @@ def test_a_watch_keeps_at_most_its_limit_of_sources():
     for i in range(1000):
         watch.observe(f"source-{i}", t0 + timedelta(seconds=i))
     assert len(watch.streams) <= 10
+
+
+def test_a_step_that_fails_on_a_mention_dead_letters_it_with_the_step_s_name_and_goes_on(
+        tmp_path, store_url, store, caplog):
+    # a real flow with a real (unwise) setting that makes the risk score divide by zero
+    (tmp_path / "warning.yaml").write_text("scorer: {min_negative: 0}\n", encoding="utf-8")
+    mentions = make_mentions(300, minutes=60, seed=34)
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(encode(m) for m in mentions) + b"\n")
+    summary = launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=store_url,
+                                warning_config=tmp_path / "warning.yaml",
+                                alerts=str(tmp_path / "a.jsonl"), dlq=str(tmp_path / "d.jsonl")))
+    assert store.query("SELECT count() FROM mentions FINAL")[0][0] == 300
+    letters = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert letters and summary.counts["dead_letters"] == len(letters)
+    assert {x["origin"] for x in letters} == {"step:early_warning"}
+    assert all(x["reason"].startswith("early_warning: ZeroDivisionError") for x in letters)
+    assert json.loads(letters[0]["raw"])["id"].startswith("t:34:")  # the mention, whole
+    tracebacks = [r for r in caplog.records if r.exc_info and "early_warning" in r.getMessage()]
+    assert 1 <= len(tracebacks) <= 3  # the bug is in the log, a few times, not per mention
