@@ -10,7 +10,7 @@ from pathlib import Path
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
-from yuqing.bus.auth import ServerTLS, TokenFile, is_loopback
+from yuqing.bus.auth import ServerTLS, TokenFile, exposure_problem
 from yuqing.bus.outbox import Outbox
 from yuqing.bus.server import BusServer
 from yuqing.core.endpoints import (
@@ -63,6 +63,7 @@ class RunOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    insecure_plaintext: bool = False  # allow --tokens without TLS off loopback
     ack_timeout: float = 30.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
@@ -175,9 +176,12 @@ def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
         raise UserError(f"--bus {options.bus!r}: give HOST:PORT (e.g. 127.0.0.1:50151) or off")
     if bool(options.tls_cert) != bool(options.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
-    if not options.tokens and not is_loopback(host):
-        raise UserError(f"--bus {options.bus} without --tokens lets anyone on the network read "
-                        "activations; give --tokens FILE (make entries with `yuqing bus token`)")
+    problem = exposure_problem(host, bool(options.tokens), bool(options.tls_cert),
+                               allow_plaintext=options.insecure_plaintext)
+    if problem:
+        raise UserError(f"--bus {options.bus}: {problem}; give --tokens FILE (make entries with "
+                        "`yuqing bus token`) and --tls-cert/--tls-key, or --insecure-plaintext "
+                        "to send tokens in the clear")
     auth = TokenFile(options.tokens) if options.tokens else None
     tls = (ServerTLS(options.tls_cert, options.tls_key, options.tls_client_ca)
            if options.tls_cert else None)

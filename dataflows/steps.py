@@ -158,7 +158,7 @@ class SentimentLearner:
         self.remember = remember
         self.examples: list[tuple[tuple[str, ...], int]] = []
         self._model: SentimentModel | None = None
-        self._recent: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[str, tuple[str, ...]]] = OrderedDict()  # id: brand, tokens
 
     def __getstate__(self) -> dict:
         return {"remember": self.remember, "examples": list(self.examples)}
@@ -176,7 +176,7 @@ class SentimentLearner:
 
     def score(self, item: Analyzed, analyzer: Analyzer) -> Analyzed:
         tokens = item.analysis.tokens
-        self._recent[item.mention.id] = tokens
+        self._recent[item.mention.id] = (item.analysis.brand, tokens)
         if len(self._recent) > self.remember:
             self._recent.popitem(last=False)
         if not self.examples:
@@ -187,13 +187,17 @@ class SentimentLearner:
         return Analyzed(item.mention, analysis)
 
     def learn(self, feedback: SentimentFeedback, analyzer: Analyzer) -> str:
-        """Learn one label; returns what happened ("learned", "unknown_mention", "neutral")."""
+        """Learn one label; returns what happened ("learned", "unknown_mention", "wrong_brand", "neutral")."""
         if feedback.label == 0:
             return "neutral"  # the model is binary: a neutral label carries no direction
-        if feedback.text:
+        if feedback.mention_id in self._recent:
+            brand, tokens = self._recent[feedback.mention_id]
+            if feedback.brand and feedback.brand != brand:
+                return "wrong_brand"  # a tenant may label its own brands' mentions only
+            if feedback.text:
+                tokens = tuple(analyzer.tokenizer.tokenize(clean_text(feedback.text)))
+        elif feedback.text:
             tokens = tuple(analyzer.tokenizer.tokenize(clean_text(feedback.text)))
-        elif feedback.mention_id in self._recent:
-            tokens = self._recent[feedback.mention_id]
         else:
             return "unknown_mention"
         label = 1 if feedback.label > 0 else 0

@@ -120,3 +120,17 @@ def test_the_customer_map_reads_flat_and_per_source_yaml(tmp_path):
     path.write_text('"weibo:u1": C-1\ndouyin:\n  d9: C-9\n', encoding="utf-8")
     customers = CustomerMap.load(path)
     assert customers.customer_of("weibo", "u1") == "C-1" and customers.customer_of("douyin", "d9") == "C-9"
+
+
+def test_each_incident_change_has_its_own_key_so_a_de_escalation_is_delivered():
+    from yuqing.bus.outbox import Outbox
+    from yuqing.bus.server import publish
+
+    playbook = LIBRARY.get("outage.generic")
+    up = build_activation(incident(tier=2, change_seq=0), playbook, 2, created_at=T0)
+    again = build_activation(incident(tier=2, change_seq=0), playbook, 2, created_at=T0)
+    down = build_activation(incident(tier=2, change_seq=2), playbook, 2, created_at=T0)
+    assert up.idempotency_key == again.idempotency_key != down.idempotency_key
+    box = Outbox(":memory:")
+    seqs = [publish(box, a) for a in (up, again, down)]
+    assert seqs[0] == seqs[1] != seqs[2]  # a replay is one event, the de-escalation another

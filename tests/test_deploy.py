@@ -62,5 +62,8 @@ def test_the_shipped_token_file_loads_and_an_open_bus_off_loopback_is_refused():
     from yuqing.errors import UserError
 
     TokenFile(DEPLOY / "yuqing" / "tokens.yaml")
-    with pytest.raises(UserError, match="without --tokens"):
+    with pytest.raises(UserError, match="without tokens anyone on the network"):
         start_bus(RunOptions(bus="0.0.0.0:0"), Outbox(":memory:"))
+    with pytest.raises(UserError, match="in the clear without TLS"):
+        start_bus(RunOptions(bus="0.0.0.0:0", tokens=DEPLOY / "yuqing" / "tokens.yaml"),
+                  Outbox(":memory:"))

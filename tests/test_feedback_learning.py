@@ -80,3 +80,15 @@ def test_the_flow_reads_a_feedback_file_and_counts_what_it_learned(tmp_path, sto
     assert summary.counts["feedback_unknown_mention"] == 1
     assert summary.counts["feedback_invalid"] == 1
     assert store.query("SELECT count() FROM mentions FINAL")[0][0] == 200
+
+
+def test_a_label_naming_another_brand_than_the_mention_s_is_not_learnt(analyzer):
+    mention = Mention("weibo:8", "weibo", datetime(2026, 11, 20, tzinfo=UTC), SLANG, brand="星汇支付")
+    learner, _ = steps.sentiment_step(None, steps.Analyzed(mention, analyzer.analyze(mention)),
+                                      analyzer)
+    _, (other,) = steps.sentiment_step(
+        learner, SentimentFeedback(-1, mention_id="weibo:8", brand="安达消费金融"), analyzer)
+    _, (own,) = steps.sentiment_step(
+        learner, SentimentFeedback(-1, mention_id="weibo:8", brand="星汇支付"), analyzer)
+    assert (other.outcome, own.outcome) == ("wrong_brand", "learned")
+    assert parse_feedback('{"mention_id": "m", "label": 0, "brand": "星汇支付"}').brand == "星汇支付"

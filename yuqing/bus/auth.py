@@ -21,7 +21,6 @@ open (the embedded default, loopback only).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import os
@@ -95,7 +94,11 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
 
 
 class TokenFile:
-    """The runners of a token file; re-read when the file changes (checked every `recheck` s)."""
+    """The runners of a token file; re-read when the file changes (checked every `recheck` s).
+
+    It fails closed: `runners: {}` revokes every token, and while the file is
+    missing, unreadable or invalid every call is refused (UNAVAILABLE).
+    """
 
     def __init__(self, path: str | Path, *, recheck: float = 2.0) -> None:
         self.path = Path(path)
@@ -104,6 +107,7 @@ class TokenFile:
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
         self._by_hash: dict[str, Principal] = {}
+        self._broken = ""  # why the file could not be read at the last check ("" when fine)
         self._reload()
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
@@ -116,6 +120,10 @@ class TokenFile:
             raise AuthError(grpc.StatusCode.UNAUTHENTICATED,
                             "missing bearer token: send metadata `authorization: Bearer <token>`")
         self._maybe_reload()
+        if self._broken:
+            raise AuthError(grpc.StatusCode.UNAVAILABLE,
+                            f"the token file cannot be read ({self._broken}); every call is refused "
+                            "until it can")
         digest = hash_token(token)
         principal = self._by_hash.get(digest)
         if principal is None:
@@ -130,20 +138,27 @@ class TokenFile:
             self._checked = now
             try:
                 stat = self.path.stat()
-            except OSError:
-                return  # keep the last good tokens while the file is replaced
-            if (stat.st_mtime_ns, stat.st_size) != self._stamp:
-                with contextlib.suppress(UserError):  # half-written: keep the last good tokens
-                    self._reload()
+            except OSError as err:  # deleted: whatever it granted is revoked
+                self._by_hash, self._stamp, self._broken = {}, None, err.strerror or "missing"
+                return
+            if (stat.st_mtime_ns, stat.st_size) != self._stamp or self._broken:
+                try:
+                    self._reload(allow_empty=True)
+                    self._broken = ""
+                except UserError as err:  # unreadable or invalid: fail closed, not open
+                    self._by_hash, self._stamp, self._broken = {}, None, str(err)
 
-    def _reload(self) -> None:
+    def _reload(self, allow_empty: bool = False) -> None:
         try:
             stat = self.path.stat()
             data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
             raise UserError(f"token file {self.path}: cannot read it ({err}); "
                             "see docs/action_bus.md for the format") from None
-        self._by_hash = parse_tokens(data, str(self.path))
+        if allow_empty and isinstance(data, dict) and data.get("runners") in ({}, None):
+            self._by_hash = {}  # `runners: {}` revokes every token
+        else:
+            self._by_hash = parse_tokens(data, str(self.path))
         self._stamp = (stat.st_mtime_ns, stat.st_size)
 
 
@@ -232,3 +247,25 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def exposure_problem(host: str, tokens: bool, tls: bool, *, allow_open: bool = False,
+                     allow_plaintext: bool = False) -> str | None:
+    """Why serving the bus on ``host`` this way is unsafe, or None.
+
+    Off loopback a bus needs tokens (else anyone reads activations), and tokens
+    need TLS (else bearer tokens cross the network in the clear); each can be
+    waived by an explicit opt-out.
+
+    >>> exposure_problem("127.0.0.1", tokens=False, tls=False) is None
+    True
+    >>> exposure_problem("0.0.0.0", tokens=True, tls=False)[:40]
+    'bearer tokens would cross the network in'
+    """
+    if is_loopback(host):
+        return None
+    if not tokens and not allow_open:
+        return "without tokens anyone on the network can read activations"
+    if tokens and not tls and not allow_plaintext:
+        return "bearer tokens would cross the network in the clear without TLS"
+    return None

@@ -47,8 +47,17 @@ _STATES = {activation_pb2.INCIDENT_STATE_OPEN: ("open",),
            activation_pb2.INCIDENT_STATE_RESOLVED: ("resolved",)}
 _LABELS = {bus.SENTIMENT_LABEL_NEGATIVE: "negative", bus.SENTIMENT_LABEL_NEUTRAL: "neutral",
            bus.SENTIMENT_LABEL_POSITIVE: "positive"}
+MAX_CURSOR = 2**63 - 1  # cursors are SQLite integers
+MAX_PAGE_OFFSET = 10**9
+MAX_CHARS = {"runner_id": 128, "key": 512, "detail": 4096, "idempotency_key": 512, "task_id": 128,
+             "assignee": 256, "incident_id": 128, "mention_id": 512, "text": 20_000,
+             "category": 64, "analyst_id": 256, "note": 2000, "brand": 128, "page_token": 20}
+MAX_LIST = 100  # brands, categories, departments, kinds, states in one request
+FUTURE_SLACK = 300.0  # seconds a client's clock may run ahead in updated_at / submitted_at
+MAX_REQUEST_BYTES = 1 << 20
 SERVER_OPTIONS = (
     ("grpc.so_reuseport", 0),  # a second bus on the same port fails instead of sharing it
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
@@ -98,6 +107,10 @@ class Want:
 
 def want_of(request_filter: bus.Filter, principal: Principal) -> Want:
     """The effective filter; AuthError PERMISSION_DENIED outside the scope, ValueError when malformed."""
+    unknown_kinds = [k for k in request_filter.kinds if k not in _KINDS]
+    if unknown_kinds:
+        raise ValueError(f"kinds: unknown value {unknown_kinds[0]}; use PAYLOAD_KIND_ACTIVATION "
+                         "or PAYLOAD_KIND_TICKET, or none for both")
     departments = [department_name(d) for d in request_filter.departments if d]
     unknown = [c for c in request_filter.categories if c not in CATEGORIES]
     if unknown:
@@ -111,7 +124,7 @@ def want_of(request_filter: bus.Filter, principal: Principal) -> Want:
         categories=frozenset(request_filter.categories) or principal.categories,
         brands=frozenset(request_filter.brands) or principal.brands,
         min_tier=int(request_filter.min_tier),
-        kinds=frozenset(_KINDS[k] for k in request_filter.kinds if k in _KINDS),
+        kinds=frozenset(_KINDS[k] for k in request_filter.kinds),
     )
 
 
@@ -128,8 +141,11 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
         batch: int = 256,
         idle_check: float = 1.0,
         on_feedback: Callable[[dict[str, Any]], None] | None = None,
+        max_streams: int = 48,
     ) -> None:
         self.outbox = outbox
+        self.max_streams = max_streams
+        self._streams = 0
         self.auth = auth or OpenAccess()
         self.ack_timeout = ack_timeout
         self.retry_base = retry_base
@@ -149,12 +165,32 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
     def Subscribe(self, request: bus.SubscribeRequest, context: grpc.ServicerContext) -> Iterator[bus.Delivery]:
         principal = self._principal(context)
         runner = self._runner(request.runner_id, principal, context)
+        _bounded(context, brands=request.filter.brands,
+                 categories=request.filter.categories, departments=request.filter.departments,
+                 kinds=request.filter.kinds)
+        if request.HasField("resume_after") and not 0 <= request.resume_after <= MAX_CURSOR:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"resume_after: {request.resume_after} is not a cursor")
         try:
             want = want_of(request.filter, principal)
         except AuthError as err:
             context.abort(err.code, str(err))
         except ValueError as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        with self._lock:
+            if self._streams >= self.max_streams:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"{self._streams} runner streams are open, the limit is "
+                              f"{self.max_streams}; retry later or close idle runners")
+            self._streams += 1
+        try:
+            yield from self._stream(request, context, runner, want)
+        finally:
+            with self._lock:
+                self._streams -= 1
+
+    def _stream(self, request: bus.SubscribeRequest, context: grpc.ServicerContext, runner: str,
+                want: Want) -> Iterator[bus.Delivery]:
         box = self.outbox
         with self._lock:
             session = self._sessions[runner] = self._sessions.get(runner, 0) + 1
@@ -214,6 +250,9 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
     def Ack(self, request: bus.AckRequest, context: grpc.ServicerContext) -> bus.AckResponse:
         principal = self._principal(context)
         runner = self._runner(request.runner_id, principal, context)
+        _bounded(context, key=request.key, detail=request.detail)
+        if not 0 < request.cursor <= MAX_CURSOR:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cursor: {request.cursor} is not a cursor")
         event = self.outbox.get(request.cursor)
         if event is None or not principal.sees_brand(event.brand):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no event at cursor {request.cursor}")
@@ -236,6 +275,15 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
                          context: grpc.ServicerContext) -> bus.UpdateTaskStatusResponse:
         principal = self._principal(context)
         self._runner(request.runner_id, principal, context)
+        _bounded(context, idempotency_key=request.idempotency_key, task_id=request.task_id,
+                 assignee=request.assignee, detail=request.detail)
+        at = None
+        if request.HasField("updated_at"):
+            at = _epoch(request.updated_at)
+            if at is None or not 946_684_800 <= at <= time.time() + FUTURE_SLACK:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              "updated_at: give the time of the change, not before 2000 and at most "
+                              f"{FUTURE_SLACK:.0f} s ahead of the server's clock")
         task = self.outbox.task(request.idempotency_key, request.task_id)
         if task is None or not principal.sees_brand(task.brand):
             context.abort(grpc.StatusCode.NOT_FOUND,
@@ -245,7 +293,6 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
                           f"runner {principal.runner_id} may not update {task.department} tasks")
         if request.status not in bus.TaskStatus.values() or not request.status:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "status: give a TaskStatus")
-        at = request.updated_at.ToDatetime(UTC).timestamp() if request.HasField("updated_at") else None
         state, applied = self.outbox.update_task(request.idempotency_key, request.task_id, request.status,
                                                  assignee=request.assignee, detail=request.detail,
                                                  updated_at=at)
@@ -254,6 +301,8 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
     def ListIncidents(self, request: bus.ListIncidentsRequest,
                       context: grpc.ServicerContext) -> bus.ListIncidentsResponse:
         principal = self._principal(context)
+        _bounded(context, page_token=request.page_token, brands=request.brands,
+                 categories=request.categories, states=request.states)
         outside = principal.outside((), request.brands, request.categories)
         if outside:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,
@@ -261,15 +310,21 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
         try:
             offset = int(request.page_token or 0)
         except ValueError:
+            offset = -1
+        if not 0 <= offset <= MAX_PAGE_OFFSET:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "page_token: pass next_page_token unchanged")
+        since = None
+        if request.HasField("updated_since"):
+            since = _epoch(request.updated_since)
+            if since is None:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "updated_since: not a valid time")
         size = min(max(request.page_size or 50, 1), 500)
         records = self.outbox.incidents(
             brands=list(request.brands) or sorted(principal.brands),
             categories=list(request.categories) or sorted(principal.categories),
             states=[s for st in request.states for s in _STATES.get(st, ())],
             min_tier=int(request.min_tier),
-            updated_since=request.updated_since.ToDatetime(UTC).timestamp()
-            if request.HasField("updated_since") else None,
+            updated_since=since,
             limit=size + 1, offset=offset)
         more = len(records) > size
         return bus.ListIncidentsResponse(incidents=[_incident_proto(r) for r in records[:size]],
@@ -277,14 +332,35 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
 
     def GetIncident(self, request: bus.GetIncidentRequest, context: grpc.ServicerContext) -> bus.Incident:
         principal = self._principal(context)
+        _bounded(context, incident_id=request.incident_id)
         record = self.outbox.incident(request.incident_id)
-        if record is None or not principal.sees_brand(str(record.snapshot.get("brand", ""))):
+        snapshot = record.snapshot if record is not None else {}
+        if (record is None or not principal.sees_brand(str(snapshot.get("brand", "")))
+                or principal.outside((), (), [str(snapshot.get("category", ""))])):
             context.abort(grpc.StatusCode.NOT_FOUND, f"no incident {request.incident_id!r}")
         return _incident_proto(record)
 
     def SubmitFeedback(self, request: bus.SubmitFeedbackRequest,
                        context: grpc.ServicerContext) -> bus.SubmitFeedbackResponse:
         principal = self._principal(context)
+        _bounded(context, mention_id=request.mention_id, text=request.text,
+                 category=request.category, analyst_id=request.analyst_id, note=request.note,
+                 brand=request.brand)
+        if principal.brands:  # a tenant labels its own brands' mentions only
+            if not request.brand:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              "brand: runners scoped to brands must name the mention's brand")
+            if request.brand not in principal.brands:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              f"runner {principal.runner_id} may not label brand {request.brand}")
+        if principal.outside((), (), [request.category] if request.category else []):
+            context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                          f"runner {principal.runner_id} may not label category {request.category}")
+        if request.HasField("submitted_at"):
+            at = _epoch(request.submitted_at)
+            if at is None or not 946_684_800 <= at <= time.time() + FUTURE_SLACK:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              "submitted_at: not before 2000 and not ahead of the server's clock")
         record = feedback_record(request, principal.runner_id)
         if record.get("label") is not None:
             try:
@@ -316,6 +392,9 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
     @staticmethod
     def _runner(asked: str, principal: Principal, context: grpc.ServicerContext) -> str:
         runner = asked or principal.runner_id
+        if len(runner) > MAX_CHARS["runner_id"]:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"runner_id: {len(runner)} chars, the limit is {MAX_CHARS['runner_id']}")
         if not runner:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "runner_id: give the runner's stable id")
         if principal.runner_id and runner != principal.runner_id:
@@ -324,11 +403,37 @@ class ActionBusService(action_bus_pb2_grpc.ActionBusServicer):
         return runner
 
 
+def _bounded(context: grpc.ServicerContext, **fields: object) -> None:
+    """INVALID_ARGUMENT for a string over its limit or a list over `MAX_LIST` values."""
+    for name, value in fields.items():
+        if isinstance(value, str):
+            limit = MAX_CHARS[name]
+            if len(value) > limit:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"{name}: {len(value):,} chars, the limit is {limit:,}")
+        elif len(value) > MAX_LIST:  # type: ignore[arg-type]
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"{name}: {len(value)} values, the limit is {MAX_LIST}")  # type: ignore[arg-type]
+        else:
+            for item in value:  # type: ignore[union-attr]
+                if isinstance(item, str) and len(item) > MAX_CHARS.get(name.rstrip("s"), 256):
+                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name}: a value is too long")
+
+
+def _epoch(stamp: timestamp_pb2.Timestamp) -> float | None:
+    """Seconds since the epoch, None when the timestamp is outside what a datetime can hold."""
+    try:
+        return stamp.ToDatetime(UTC).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def feedback_record(request: bus.SubmitFeedbackRequest, runner: str = "") -> dict[str, Any]:
     """The feedback as the JSON record `yuqing.core.feedback.parse_feedback` reads."""
     record: dict[str, Any] = {"schema": "yuqing.feedback/v1", "mention_id": request.mention_id,
                               "text": request.text, "label": _LABELS.get(request.sentiment),
                               "category": request.category, "analyst": request.analyst_id,
+                              "brand": request.brand,
                               "note": request.note, "via": f"grpc:{runner}" if runner else "grpc"}
     if request.HasField("relevant"):
         record["relevant"] = request.relevant
@@ -396,8 +501,10 @@ class BusServer:
         self.port = port
         self.tls = tls
         self.max_workers = max_workers
+        # runner streams hold a thread each: keep a quarter of the pool for unary calls and Health
         self.service = ActionBusService(outbox, auth, ack_timeout=ack_timeout, retry_base=retry_base,
-                                        on_feedback=on_feedback)
+                                        on_feedback=on_feedback,
+                                        max_streams=max(1, max_workers - max(4, max_workers // 4)))
         self.health = health.HealthServicer()
         self._server: grpc.Server | None = None
 

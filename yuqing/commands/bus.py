@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="send an unacknowledged delivery again after this long")
     serve.add_argument("--insecure-open", action="store_true",
                        help="allow an open bus (no --tokens) on a non-loopback address")
+    serve.add_argument("--insecure-plaintext", action="store_true",
+                       help="allow --tokens without TLS on a non-loopback address (tokens in clear)")
     serve.set_defaults(func=run_serve)
 
     token = verbs.add_parser("token", help="make a runner token and its token-file entry")
@@ -51,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from yuqing.bus.auth import ServerTLS, TokenFile, is_loopback
+    from yuqing.bus.auth import ServerTLS, TokenFile, exposure_problem
     from yuqing.bus.outbox import Outbox
     from yuqing.bus.server import BusServer
 
@@ -59,9 +61,12 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UserError("give both --tls-cert and --tls-key, or neither")
     if args.tls_client_ca and not args.tls_cert:
         raise UserError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS runs over TLS)")
-    if not args.tokens and not args.insecure_open and not is_loopback(args.host):
-        raise UserError(f"--host {args.host} without --tokens lets anyone read activations; "
-                        "give --tokens FILE (or --insecure-open if you mean it)")
+    problem = exposure_problem(args.host, bool(args.tokens), bool(args.tls_cert),
+                               allow_open=args.insecure_open,
+                               allow_plaintext=args.insecure_plaintext)
+    if problem:
+        raise UserError(f"--host {args.host}: {problem}; give --tokens FILE and --tls-cert/--tls-key "
+                        "(or --insecure-open / --insecure-plaintext if you mean it)")
     auth = TokenFile(args.tokens) if args.tokens else None
     tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     outbox = Outbox(args.outbox)

@@ -84,6 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     link.add_argument("--tls-cert", help="bus server certificate (PEM); turns TLS on")
     link.add_argument("--tls-key", help="bus server private key (PEM)")
     link.add_argument("--tls-client-ca", help="CA that runner certificates must chain to (mTLS)")
+    link.add_argument("--insecure-plaintext", action="store_true",
+                      default=_env("YUQING_BUS_INSECURE_PLAINTEXT", "") == "1",
+                      help="serve --tokens without TLS off loopback: tokens cross the network "
+                      "in the clear (env YUQING_BUS_INSECURE_PLAINTEXT=1)")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
                    help="log a progress line with the counts this often")
     demo = p.add_argument_group("demo input")
@@ -112,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         playbooks=tuple(args.playbooks), warning_config=args.warning_config,
         customers=args.customers, outbox=args.outbox, bus=args.bus, tokens=args.tokens,
         tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+        insecure_plaintext=args.insecure_plaintext,
         demo_hours=args.demo_hours, demo_rate=args.demo_rate, demo_seed=args.demo_seed,
     )
     started = time.perf_counter()

@@ -31,6 +31,7 @@ class SentimentFeedback:
     mention_id: str = ""
     text: str = ""
     analyst: str = ""
+    brand: str = ""  # the mention's brand as the analyst's tenant sees it ("" unscoped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,4 +91,7 @@ def parse_feedback(raw: bytes | str) -> Feedback:
         raise InvalidFeedback("give mention_id or text (strings) with the label")
     if "label" not in obj:
         raise InvalidFeedback("label: required")
-    return SentimentFeedback(parse_label(obj["label"]), mention_id, text, analyst)
+    brand = obj.get("brand") or ""
+    if not isinstance(brand, str):
+        raise InvalidFeedback("brand: expected a string")
+    return SentimentFeedback(parse_label(obj["label"]), mention_id, text, analyst, brand)

@@ -33,13 +33,21 @@ _STATES = {"open": pb.INCIDENT_STATE_OPEN, "opened": pb.INCIDENT_STATE_OPEN,
            "de_escalated": pb.INCIDENT_STATE_DE_ESCALATED, "resolved": pb.INCIDENT_STATE_RESOLVED}
 
 
-def idempotency_key(incident_id: str, playbook_id: str, tier: int) -> str:
-    """The key runners deduplicate on: one activation per incident, playbook and tier.
+def idempotency_key(incident_id: str, playbook_id: str, tier: int, change: int | None = None) -> str:
+    """The key runners deduplicate on: one activation per incident change and playbook.
 
+    ``change`` is the incident's change number (its update ``seq``): an
+    incident that returns to a tier (de-escalated from 三级 to 二级) activates
+    again under a key of its own, while a replay of the same change gives the
+    same key. Without it (a drill, a hand-made incident) the key is per tier.
+
+    >>> idempotency_key("inc-42", "outage.generic", 2, change=3)
+    'inc-42/outage.generic/2/3'
     >>> idempotency_key("inc-42", "outage.generic", 2)
     'inc-42/outage.generic/2'
     """
-    return f"{incident_id}/{playbook_id}/{tier}"
+    base = f"{incident_id}/{playbook_id}/{tier}"
+    return base if change is None else f"{base}/{change}"
 
 
 def department(name: str) -> int:
@@ -71,7 +79,9 @@ def build_activation(
         escalation.update_every.CopyFrom(_duration(step["update_every"]))
     return pb.Activation(
         schema_version=ACTIVATION_SCHEMA_VERSION,
-        idempotency_key=idempotency_key(str(incident.get("incident_id", "")), playbook.id, tier),
+        idempotency_key=idempotency_key(str(incident.get("incident_id", "")), playbook.id, tier,
+                                        _int(incident["change_seq"]) if "change_seq" in incident
+                                        else None),
         incident=snapshot_proto(incident),
         playbook_id=playbook.id,
         playbook_version=playbook.version,
@@ -206,7 +216,8 @@ def snapshot_from_incident_json(
     score = _float(update.get("risk_score"))
     at = update.get("at")
     return {
-        "incident_id": update.get("incident_id"), "brand": update.get("brand"), "sector": sector,
+        "incident_id": update.get("incident_id"), "change_seq": _int(update.get("seq")),
+        "brand": update.get("brand"), "sector": sector,
         "category": update.get("category"), "tier": _int(update.get("tier")),
         "state": update.get("state"), "risk_score": round(score / 100.0 if score > 1 else score, 4),
         "first_seen": began.get("at") or update.get("opened_at"), "last_seen": at,
