@@ -29,6 +29,7 @@ from yuqing.playbooks.library import PlaybookLibrary
 from yuqing.playbooks.tickets import CustomerMap
 from yuqing.sinks.bus_mirror import BusMirror
 from yuqing.sinks.clickhouse import Store
+from yuqing.sinks.jsonl import base_lengths
 from yuqing.warning.config import WarningConfig
 
 log = logging.getLogger("yuqing.run")
@@ -203,6 +204,9 @@ def launch(options: RunOptions) -> RunSummary:
     try:
         cfg = make_config(options, outbox)
         recovery = recovery_config(options.recovery)
+        if options.recovery is not None:  # outputs a killed run wrote before any snapshot
+            files = [s.path for s in (cfg.alerts, cfg.dlq) if isinstance(s, FileOutput)]
+            cfg.jsonl_bases = base_lengths(options.recovery, files)
         store = Store(cfg.store)
         store.ensure_schema()
         store.close()

@@ -69,6 +69,7 @@ class FlowConfig:
     lateness: timedelta = timedelta(seconds=30)
     dedup_horizon: timedelta = timedelta(hours=24)
     max_brands: int = 1000  # unconfigured brands watched at most (BrandGate)
+    jsonl_bases: dict[str, int] = field(default_factory=dict)  # JSONL lengths at the store's start
     brand_files: tuple[Path, ...] = ()
     user_dicts: tuple[Path, ...] = ()
     lexicons: tuple[Path, ...] = ()
@@ -85,12 +86,14 @@ class FlowConfig:
     tally: Tally = field(default_factory=Tally)
 
 
-def _output(step_id: str, stream, spec: OutputSpec, encode_file, encode_kafka, tally, what: str):
+def _output(step_id: str, stream, spec: OutputSpec, encode_file, encode_kafka, tally, what: str,
+            bases: dict[str, int]):
     """Send records to a JSONL file or a Kafka topic."""
     if isinstance(spec, FileOutput):
         part = str(spec.path)
         lines = op.map(f"{step_id}_encode", stream, lambda r: (part, encode_file(r)))
-        op.output(step_id, lines, JsonlSink(spec.path, on_write=tally.counter(what)))
+        op.output(step_id, lines, JsonlSink(spec.path, on_write=tally.counter(what),
+                                            base=bases.get(part)))
     else:
         pairs = op.map(f"{step_id}_encode", stream, encode_kafka)
         op.output(step_id, pairs, KafkaTopicSink(spec, on_write=tally.counter(what)))
@@ -214,14 +217,15 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     op.output("store_alerts", op.map("alert_rows", records, linkage.AlertRecord.row),
               ClickHouseSink(cfg.store, tables.ALERTS))
     _output("alerts", records, cfg.alerts, lambda r: r.message()[1], linkage.AlertRecord.message,
-            tally, "alerts")
+            tally, "alerts", cfg.jsonl_bases)
 
     dead = op.merge("dead_and_failed", dead, *failures)
     # DeadLetter (refused at the edge, or a step failed on it)
     op.output("store_dead_letters", op.map("dead_letter_rows", dead, steps.dead_letter_row),
               ClickHouseSink(cfg.store, tables.DEAD_LETTERS))
     _output("dlq", dead, cfg.dlq, steps.dead_letter_message,
-            lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters")
+            lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters",
+            cfg.jsonl_bases)
     return flow
 
 

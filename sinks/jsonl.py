@@ -2,11 +2,15 @@
 
 The file is one Bytewax partition whose snapshot is its byte length; on resume
 the file is cut back to the snapshotted length, so lines written after the last
-snapshot are written again exactly once instead of twice.
+snapshot are written again exactly once instead of twice. A run killed before
+its first snapshot has no length to go back to; with `base` (the file's
+length when the recovery store was created, kept beside it) the file is cut
+back to that instead, so a consumer never reads a line twice.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +50,38 @@ class _JsonlPartition(StatefulSinkPartition[bytes, int]):
 class JsonlSink(FixedPartitionedSink[bytes, int]):
     """Writes encoded JSON lines (bytes, no newline) to one file."""
 
-    def __init__(self, path: Path, on_write: Callable[[int], None] | None = None) -> None:
+    def __init__(self, path: Path, on_write: Callable[[int], None] | None = None,
+                 base: int | None = None) -> None:
         self.path = Path(path)
         self.on_write = on_write
+        self.base = base
 
     def list_parts(self) -> list[str]:
         return [str(self.path)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _JsonlPartition:
-        return _JsonlPartition(self.path, resume_state, self.on_write)
+        resume_at = resume_state if resume_state is not None else self.base
+        return _JsonlPartition(self.path, resume_at, self.on_write)
+
+
+def base_lengths(recovery: Path, paths: list[Path]) -> dict[str, int]:
+    """Each file's length when the recovery store first saw it, recorded in the store's folder.
+
+    The first start with a recovery folder records the files' lengths; every
+    later start reads them back, so a run killed before its first snapshot
+    can cut its outputs back to where that run began.
+    """
+    record = Path(recovery) / "yuqing-jsonl-base.json"
+    try:
+        known = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    changed = False
+    for path in paths:
+        key = str(Path(path).resolve())
+        if key not in known:
+            known[key] = Path(path).stat().st_size if Path(path).exists() else 0
+            changed = True
+    if changed:
+        record.write_text(json.dumps(known, ensure_ascii=False), encoding="utf-8")
+    return {key: known[str(Path(key).resolve())] for key in map(str, paths)}

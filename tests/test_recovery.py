@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,3 +92,33 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     alerts = tmp_path / "alerts.jsonl"
     alerts_lines = alerts.read_text().splitlines() if alerts.exists() else []
     assert len(alerts_lines) == len(set(alerts_lines)), "alert lines must not repeat after resume"
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_snapshot_leaves_no_alert_twice(tmp_path):
+    from yuqing.evaluation.demo import DemoConfig, DemoGenerator
+
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(DemoGenerator(DemoConfig(hours=24))) + b"\n")
+    args = _run_args(str(tmp_path / "in.jsonl"), f"chdb://{tmp_path}/crash?database=radar", tmp_path)
+    args[args.index("--snapshot-interval") + 1] = "600"  # no snapshot before the kill
+    alerts = tmp_path / "alerts.jsonl"
+    first = subprocess.Popen(args, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (
+                not alerts.exists() or alerts.read_bytes().count(b"\n") < 5):
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == -signal.SIGKILL and alerts.read_bytes().count(b"\n") >= 5
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    keys = [json.loads(line)["key"] for line in alerts.read_bytes().splitlines()]
+    assert len(keys) == len(set(keys)), "a record the killed run wrote came again"
+    reference = tmp_path / "ref.jsonl"
+    launch(RunOptions(input=str(tmp_path / "in.jsonl"), store=f"chdb://{tmp_path}/ref?database=r",
+                      alerts=str(reference), dlq=str(tmp_path / "ref_dlq.jsonl")))
+    assert sorted(keys) == sorted(json.loads(x)["key"] for x in reference.read_bytes().splitlines())
