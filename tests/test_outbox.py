@@ -127,3 +127,37 @@ def test_feedback_is_read_back_in_order_after_a_cursor(tmp_path):
     box.add_feedback({"text": "挺好用的", "label": "positive"})
     assert [f["label"] for _, f in box.feedback_after(0)] == ["negative", "positive"]
     assert [f["label"] for _, f in box.feedback_after(first)] == ["positive"]
+
+
+def test_a_replayed_incident_change_is_in_its_tier_history_once(tmp_path):
+    from bus_factory import incident
+
+    box = Outbox(tmp_path / "o.sqlite3")
+    changes = [incident(tier=1, change_seq=0, change_previous_tier=0, state="open"),
+               incident(tier=3, change_seq=1, change_previous_tier=1),
+               incident(tier=2, change_seq=2, change_previous_tier=3),
+               incident(tier=0, change_seq=3, change_previous_tier=2, state="resolved")]
+    for _ in range(3):  # the first run, then two restarts replaying the same changes
+        for snapshot in changes:
+            box.record_incident(snapshot)
+    history = [(f, t) for f, t, _s, _at in box.incident("inc-1").tier_history]
+    assert history == [(0, 1), (1, 3), (3, 2), (2, 0)]
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite3")  # an outbox file made before stays readable
+    assert len(again.incident("inc-1").tier_history) == 4
+    again.close()
+
+
+def test_an_outbox_from_before_numbered_changes_gains_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE tier_changes (incident_id TEXT NOT NULL, from_tier INTEGER NOT NULL,"
+               " to_tier INTEGER NOT NULL, risk_score REAL NOT NULL, at REAL NOT NULL)")
+    db.execute("INSERT INTO tier_changes VALUES ('inc-1', 0, 2, 0.5, 1.0)")
+    db.commit()
+    db.close()
+    box = Outbox(path)
+    assert [r[1] for r in box._query("PRAGMA table_info(tier_changes)")][-1] == "seq"
+    box.close()

@@ -227,6 +227,11 @@ class Outbox:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(tier_changes)")}
+            if "seq" not in columns:  # outboxes made before changes were numbered
+                self._db.execute("ALTER TABLE tier_changes ADD COLUMN seq INTEGER")
+            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS tier_changes_once"
+                             " ON tier_changes (incident_id, seq)")
             self._last = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
     # -- lifecycle ---------------------------------------------------------
@@ -450,10 +455,19 @@ class Outbox:
         tier = int(snapshot.get("tier") or 0)
         state = str(snapshot.get("state") or "open")
         text = json.dumps(snapshot, ensure_ascii=False, default=_json_default)
+        change = snapshot.get("change_seq")
         with self._tx() as db:
             old = db.execute("SELECT tier FROM incidents WHERE incident_id = ?", (incident_id,)).fetchone()
-            if old is None or old[0] != tier:
-                db.execute("INSERT INTO tier_changes VALUES (?,?,?,?,?)",
+            if change is not None:  # numbered changes: a replayed one is recorded once
+                previous = int(snapshot.get("change_previous_tier") or 0)
+                if previous != tier:
+                    db.execute("INSERT OR IGNORE INTO tier_changes (incident_id, from_tier, to_tier,"
+                               " risk_score, at, seq) VALUES (?,?,?,?,?,?)",
+                               (incident_id, previous, tier, float(snapshot.get("risk_score") or 0.0),
+                                _epoch(snapshot.get("tier_since")) or now, int(change)))
+            elif old is None or old[0] != tier:
+                db.execute("INSERT INTO tier_changes (incident_id, from_tier, to_tier, risk_score, at)"
+                           " VALUES (?,?,?,?,?)",
                            (incident_id, old[0] if old else 0, tier,
                             float(snapshot.get("risk_score") or 0.0), _epoch(snapshot.get("tier_since")) or now))
             db.execute(
@@ -490,7 +504,7 @@ class Outbox:
     def _incident_record(self, row: tuple) -> IncidentRecord:
         incident_id = row[0]
         history = self._query("SELECT from_tier, to_tier, risk_score, at FROM tier_changes"
-                              " WHERE incident_id = ? ORDER BY rowid", (incident_id,))
+                              " WHERE incident_id = ? ORDER BY coalesce(seq, 0), rowid", (incident_id,))
         keys = self._query("SELECT key FROM events WHERE incident_id = ? AND kind = 'activation'"
                            " ORDER BY seq", (incident_id,))
         tasks = self._query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE incident_id = ?"

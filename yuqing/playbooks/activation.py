@@ -217,6 +217,7 @@ def snapshot_from_incident_json(
     at = update.get("at")
     return {
         "incident_id": update.get("incident_id"), "change_seq": _int(update.get("seq")),
+        "change_previous_tier": _int(update.get("previous_tier")),
         "brand": update.get("brand"), "sector": sector,
         "category": update.get("category"), "tier": _int(update.get("tier")),
         "state": update.get("state"), "risk_score": round(score / 100.0 if score > 1 else score, 4),
