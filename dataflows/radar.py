@@ -21,7 +21,7 @@ from pathlib import Path
 import bytewax.operators as op
 import bytewax.operators.windowing as win
 from bytewax.dataflow import Dataflow
-from bytewax.operators.windowing import EventClock, TumblingWindower
+from bytewax.operators.windowing import TumblingWindower
 
 from yuqing.bus.outbox import Outbox
 from yuqing.core.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
@@ -30,6 +30,7 @@ from yuqing.core.mention import Mention
 from yuqing.core.records import DeadLetter
 from yuqing.dataflows import linkage, steps
 from yuqing.dataflows import state as keyed_state
+from yuqing.dataflows.clock import ResumingEventClock
 from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
 from yuqing.dataflows.tally import Tally
 from yuqing.dataflows.warning import (
@@ -157,7 +158,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
 
     by_brand_source = op.key_on("key_by_brand_source", enriched, steps.brand_source_key)
     # ("brand\x1fsource", EnrichedMention)
-    clock = EventClock(lambda e: e.mention.published_at, wait_for_system_duration=cfg.lateness)
+    clock = ResumingEventClock(lambda e: e.mention.published_at,
+                               wait_for_system_duration=cfg.lateness)
     windower = TumblingWindower(length=cfg.window, align_to=WINDOW_ALIGN)
     windows = win.fold_window("window_1m", by_brand_source, clock, windower, WindowMetrics,
                               WindowMetrics.add, _merge_metrics)

@@ -29,8 +29,9 @@ def _run_args(source: str, store: str, tmp_path) -> list[str]:
             "--outbox", str(tmp_path / "outbox.sqlite3")]
 
 
+@pytest.mark.parametrize("down", [0.0, 8.0])  # seconds the run stays down before its restart
 def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_twice(
-    kafka_broker, kafka_topic_factory, tmp_path, chdb_dir
+    kafka_broker, kafka_topic_factory, tmp_path, chdb_dir, down
 ):
     mentions = make_mentions(6000, minutes=30, seed=31)
     values = [encode(m) for m in mentions]
@@ -38,8 +39,9 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     crash_store = f"chdb://{tmp_path}/crash?database=radar"
     live = f"kafka://{kafka_broker.bootstrap}/{topic}"
 
-    first = subprocess.Popen(_run_args(live, crash_store, tmp_path), stderr=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, text=True)
+    lateness = ["--lateness", "1"] if down else []  # a downtime far longer than the lateness
+    first = subprocess.Popen(_run_args(live, crash_store, tmp_path) + lateness,
+                             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         wait_for_line(first, "running:", timeout=60)
         half_sent = threading.Event()
@@ -66,7 +68,8 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     written = sql_in_subprocess(crash_store, "SELECT count() AS n FROM mentions FINAL")[0]["n"]
     assert 0 < written < len(mentions), "the kill must land mid-stream"
 
-    resumed = subprocess.run(_run_args(live + "?until=end", crash_store, tmp_path),
+    time.sleep(down)  # the downtime must not count as stream time: no mention may turn late
+    resumed = subprocess.run(_run_args(live + "?until=end", crash_store, tmp_path) + lateness,
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from recovery store" in resumed.stderr
