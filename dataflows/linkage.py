@@ -90,12 +90,17 @@ def incident_snapshot(change: IncidentChange, sector: str) -> dict[str, Any]:
 
 def activate(change: IncidentChange, library: PlaybookLibrary,
              sector_of: Callable[[str], str]) -> list[activation_pb2.Activation]:
-    """Activations for an incident that opened or changed tier; none for a resolution."""
+    """Activations for an incident that opened or changed tier; none for a resolution.
+
+    They are stamped with the change's event time, like every record of an
+    incident: a replay of a past day gives that day's activations, whatever
+    the wall clock says.
+    """
     update = change.update
     if update.change not in ("opened", "escalated", "de-escalated") or update.tier < 1:
         return []
     return activations_for(library, incident_snapshot(change, sector_of(update.brand)),
-                           sector=sector_of(update.brand))
+                           sector=sector_of(update.brand), created_at=update.at)
 
 
 def activation_table_row(activation: activation_pb2.Activation) -> tuple:

@@ -205,7 +205,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
               ClickHouseSink(cfg.store, tables.ACTIVATIONS, on_write=tally.counter("activations")))
     tickets = _split_failures("complaint_tickets", op.filter_map(
         "complaint_tickets", enriched, steps.guarded(
-            "complaint_tickets", partial(complaint_ticket, customers=cfg.customers))), failures)
+            "complaint_tickets", lambda e: complaint_ticket(  # stamped with the complaint's time
+                e, cfg.customers, created_at=e.mention.published_at))), failures)
     # Ticket (protobuf)
     op.inspect("count_tickets", tickets, lambda _s, _t: tally.add("tickets", 1))
     op.output("publish", op.merge("bus_messages", activations, tickets), OutboxSink(cfg.outbox))

@@ -456,6 +456,8 @@ class Outbox:
         state = str(snapshot.get("state") or "open")
         text = json.dumps(snapshot, ensure_ascii=False, default=_json_default)
         change = snapshot.get("change_seq")
+        # the change's event time (a resolution has no tier_since; its last_seen is the change)
+        changed_at = _epoch(snapshot.get("tier_since")) or _epoch(snapshot.get("last_seen")) or now
         with self._tx() as db:
             old = db.execute("SELECT tier FROM incidents WHERE incident_id = ?", (incident_id,)).fetchone()
             if change is not None:  # numbered changes: a replayed one is recorded once
@@ -464,7 +466,7 @@ class Outbox:
                     db.execute("INSERT OR IGNORE INTO tier_changes (incident_id, from_tier, to_tier,"
                                " risk_score, at, seq) VALUES (?,?,?,?,?,?)",
                                (incident_id, previous, tier, float(snapshot.get("risk_score") or 0.0),
-                                _epoch(snapshot.get("tier_since")) or now, int(change)))
+                                changed_at, int(change)))
             elif old is None or old[0] != tier:
                 db.execute("INSERT INTO tier_changes (incident_id, from_tier, to_tier, risk_score, at)"
                            " VALUES (?,?,?,?,?)",
