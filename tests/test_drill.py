@@ -40,3 +40,14 @@ def test_a_drill_of_a_missing_file_is_a_one_line_error(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "yuqing drill: error: --input nope.jsonl: no such file; give a JSONL file of mentions"]
+
+
+def test_a_drill_where_nothing_fires_says_so(tmp_path):
+    from mentions_factory import encode, make_mentions
+
+    quiet = tmp_path / "quiet.jsonl"
+    quiet.write_bytes(b"\n".join(encode(m) for m in make_mentions(50, minutes=10, seed=41)) + b"\n")
+    done = subprocess.run([sys.executable, "-m", "yuqing.cli", "drill", "--input", str(quiet)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "0 incidents, 0 activations" in done.stdout and "Traceback" not in done.stderr

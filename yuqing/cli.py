@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -35,6 +36,17 @@ COMMAND_MODULES: tuple[str, ...] = (
 log = logging.getLogger("yuqing")
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message (and the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
@@ -46,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default=os.environ.get("YUQING_LOG_LEVEL", "INFO"),
         help="logging level: DEBUG, INFO, WARNING, ERROR (env YUQING_LOG_LEVEL; default INFO)",
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"),
+        default=os.environ.get("YUQING_LOG_FORMAT", "text"),
+        help="text lines, or one JSON object per line for log collectors "
+        "(env YUQING_LOG_FORMAT; default text)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -60,11 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=str(args.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter() if args.log_format == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=str(args.log_level).upper(), handlers=[handler])
     try:
         return int(args.func(args) or 0)
     except UserError as err:

@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from yuqing.commands import HelpFormatter
 from yuqing.errors import UserError
 
 log = logging.getLogger("yuqing.bus")
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
     serve = verbs.add_parser("serve", help="serve the action bus over an outbox file",
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             description="Serve the action bus over an outbox file.",
+                             formatter_class=HelpFormatter)
     serve.add_argument("--outbox", type=Path, default=Path("var/outbox.sqlite3"),
                        help="the outbox SQLite file the flow appends to")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -43,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="allow --tokens without TLS on a non-loopback address (tokens in clear)")
     serve.set_defaults(func=run_serve)
 
-    token = verbs.add_parser("token", help="make a runner token and its token-file entry")
+    token = verbs.add_parser("token", help="make a runner token and its token-file entry",
+                             description="Make a runner token and its token-file entry.")
     token.add_argument("runner_id", metavar="RUNNER_ID", help="the runner's stable id")
     token.add_argument("--stdin", action="store_true",
                        help="hash the token read from stdin instead of making a new one")

@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
             dlq=str(Path(tmp) / "dead_letters.jsonl"), playbooks=tuple(args.playbooks),
             warning_config=args.warning_config, brand_files=tuple(args.brands),
             outbox=Path(":memory:"), bus="off", progress_every=3600.0))
-        records = [json.loads(line) for line in alerts.read_text(encoding="utf-8").splitlines()]
+        # nothing fired, nothing written: the file is made only by the first record
+        text = alerts.read_text(encoding="utf-8") if alerts.exists() else ""
+        records = [json.loads(line) for line in text.splitlines()]
     fired = _activations(records)
     if args.json:
         for item in fired:

