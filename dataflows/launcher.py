@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
@@ -22,6 +23,7 @@ from yuqing.core.endpoints import (
     parse_store,
 )
 from yuqing.dataflows.radar import FlowConfig, build_flow
+from yuqing.dataflows.status import RunStatus, serve_status
 from yuqing.dataflows.tally import Tally
 from yuqing.errors import UserError
 from yuqing.evaluation.demo import DemoConfig
@@ -65,6 +67,7 @@ class RunOptions:
     tls_key: str | None = None
     tls_client_ca: str | None = None
     insecure_plaintext: bool = False  # allow --tokens without TLS off loopback
+    http: str = "off"  # HOST:PORT of /healthz and /metrics
     ack_timeout: float = 30.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
@@ -97,18 +100,28 @@ class RunSummary:
         ]
         learned = {k[9:]: v for k, v in c.items() if k.startswith("feedback_")}
         if learned:
-            lines.append("  feedback             " + ", ".join(f"{k} {v}" for k, v in learned.items()))
+            lines.append(
+                "  feedback             " + ", ".join(f"{k} {v}" for k, v in learned.items())
+            )
         for brand, category, tier, opened_at, peak in self.incidents[:10]:
-            lines.append(f"    {opened_at:%Y-%m-%d %H:%M} UTC  {brand} {category}: peak tier "
-                         f"{tier} (risk {peak:.0f})")
-        lines.append(f"  store: {cfg.store}  ({t.get('mentions', 0):,} mentions, "
-                     f"{t.get('window_metrics', 0):,} windows, {t.get('alerts', 0):,} "
-                     f"alert records in total)")
+            lines.append(
+                f"    {opened_at:%Y-%m-%d %H:%M} UTC  {brand} {category}: peak tier "
+                f"{tier} (risk {peak:.0f})"
+            )
+        lines.append(
+            f"  store: {cfg.store}  ({t.get('mentions', 0):,} mentions, "
+            f"{t.get('window_metrics', 0):,} windows, {t.get('alerts', 0):,} "
+            f"alert records in total)"
+        )
         if self.bus:
-            lines.append(f"  action bus served on {self.bus} while running; serve the outbox again "
-                         f"with: yuqing bus serve --outbox {cfg.outbox.path}")
-        query = ("SELECT brand, sum(mentions) AS mentions, sum(negative) AS negative "
-                 "FROM window_metrics FINAL GROUP BY brand ORDER BY mentions DESC")
+            lines.append(
+                f"  action bus served on {self.bus} while running; serve the outbox again "
+                f"with: yuqing bus serve --outbox {cfg.outbox.path}"
+            )
+        query = (
+            "SELECT brand, sum(mentions) AS mentions, sum(negative) AS negative "
+            "FROM window_metrics FINAL GROUP BY brand ORDER BY mentions DESC"
+        )
         lines.append(f'  look: yuqing sql --store "{cfg.store}" "{query}"')
         return "\n".join(lines)
 
@@ -138,12 +151,16 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         lexicons=options.lexicons,
         engine=options.engine,
         feedback=None if options.feedback is None else parse_input(options.feedback, "--feedback"),
-        demo=DemoConfig(hours=options.demo_hours, base_per_minute=options.demo_rate,
-                        seed=options.demo_seed),
+        demo=DemoConfig(
+            hours=options.demo_hours, base_per_minute=options.demo_rate, seed=options.demo_seed
+        ),
         tally=Tally(options.progress_every),
         library=PlaybookLibrary.load(options.playbooks),
-        warning=(WarningConfig.from_yaml(options.warning_config) if options.warning_config
-                 else WarningConfig()),
+        warning=(
+            WarningConfig.from_yaml(options.warning_config)
+            if options.warning_config
+            else WarningConfig()
+        ),
         customers=CustomerMap.load(options.customers) if options.customers else CustomerMap(),
         outbox=outbox if outbox is not None else Outbox(":memory:"),
         tick=timedelta(seconds=30) if live else None,
@@ -168,6 +185,54 @@ def recovery_config(directory: Path | None) -> RecoveryConfig | None:
     return RecoveryConfig(str(directory))
 
 
+def start_status(options: RunOptions, cfg: FlowConfig, outbox: Outbox):
+    """The `/healthz` and `/metrics` server of `--http HOST:PORT`, unless it is off."""
+    if options.http == "off":
+        return None
+    host, _, port = options.http.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--http {options.http!r}: give HOST:PORT (e.g. 127.0.0.1:9108) or off")
+    topic = cfg.input if isinstance(cfg.input, KafkaTopic) else None
+    cfg.status = RunStatus(
+        cfg.tally, outbox, watermarks=partial(high_watermarks, topic) if topic else None
+    )
+    try:
+        return serve_status(host, int(port), cfg.status)
+    except OSError as err:
+        raise UserError(
+            f"--http {options.http}: cannot listen ({err.strerror}); pick another port, or off"
+        ) from None
+
+
+def high_watermarks(
+    topic: KafkaTopic, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """Each partition's high watermark, asked of the broker with a short timeout (for the lag)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": topic.bootstrap,
+            "group.id": "yuqing-lag",
+            "enable.auto.commit": False,
+            "socket.timeout.ms": 2000,
+        }
+    )
+    out = {}
+    try:
+        for name, partition in partitions:
+            try:
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=2.0
+                )
+                out[(name, partition)] = high
+            except Exception:  # the lag of a partition the broker cannot answer for is unknown
+                continue
+    finally:
+        consumer.close()
+    return out
+
+
 def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
     """The in-process gRPC action bus over the outbox, unless `--bus off`."""
     if options.bus == "off":
@@ -177,22 +242,34 @@ def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
         raise UserError(f"--bus {options.bus!r}: give HOST:PORT (e.g. 127.0.0.1:50151) or off")
     if bool(options.tls_cert) != bool(options.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
-    problem = exposure_problem(host, bool(options.tokens), bool(options.tls_cert),
-                               allow_plaintext=options.insecure_plaintext)
+    problem = exposure_problem(
+        host,
+        bool(options.tokens),
+        bool(options.tls_cert),
+        allow_plaintext=options.insecure_plaintext,
+    )
     if problem:
-        raise UserError(f"--bus {options.bus}: {problem}; give --tokens FILE (make entries with "
-                        "`yuqing bus token`) and --tls-cert/--tls-key, or --insecure-plaintext "
-                        "to send tokens in the clear")
+        raise UserError(
+            f"--bus {options.bus}: {problem}; give --tokens FILE (make entries with "
+            "`yuqing bus token`) and --tls-cert/--tls-key, or --insecure-plaintext "
+            "to send tokens in the clear"
+        )
     auth = TokenFile(options.tokens) if options.tokens else None
-    tls = (ServerTLS(options.tls_cert, options.tls_key, options.tls_client_ca)
-           if options.tls_cert else None)
-    server = BusServer(outbox, host=host, port=int(port), auth=auth, tls=tls,
-                       ack_timeout=options.ack_timeout)
+    tls = (
+        ServerTLS(options.tls_cert, options.tls_key, options.tls_client_ca)
+        if options.tls_cert
+        else None
+    )
+    server = BusServer(
+        outbox, host=host, port=int(port), auth=auth, tls=tls, ack_timeout=options.ack_timeout
+    )
     try:
         server.start()
     except OSError as err:
-        raise UserError(f"--bus {options.bus}: cannot listen ({err}); another yuqing may be "
-                        "running: pick another port, 127.0.0.1:0 for any, or --bus off") from None
+        raise UserError(
+            f"--bus {options.bus}: cannot listen ({err}); another yuqing may be "
+            "running: pick another port, 127.0.0.1:0 for any, or --bus off"
+        ) from None
     log.info("action bus listening on %s (outbox %s)", server.address, options.outbox)
     return server
 
@@ -200,7 +277,7 @@ def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
 def launch(options: RunOptions) -> RunSummary:
     """Prepare the store and the bus, run the flow to its end, and summarise."""
     outbox = Outbox(options.outbox)
-    server = mirror = None
+    server = mirror = status_http = None
     try:
         cfg = make_config(options, outbox)
         recovery = recovery_config(options.recovery)
@@ -212,16 +289,36 @@ def launch(options: RunOptions) -> RunSummary:
         store.close()
         server = start_bus(options, outbox)
         mirror = BusMirror(outbox, cfg.store).start()
-        log.info("running: input=%s store=%s alerts=%s dlq=%s", options.input, cfg.store,
-                 options.alerts, options.dlq)
+        status_http = start_status(options, cfg, outbox)
+        log.info(
+            "running: input=%s store=%s alerts=%s dlq=%s",
+            options.input,
+            cfg.store,
+            options.alerts,
+            options.dlq,
+        )
         flow = build_flow(cfg)
         stop_heartbeat = cfg.tally.heartbeat()
+        if cfg.status is not None:
+            cfg.status.state = "running"
         try:
-            cli_main(flow, workers_per_process=options.workers,
-                     epoch_interval=options.snapshot_interval, recovery_config=recovery)
+            cli_main(
+                flow,
+                workers_per_process=options.workers,
+                epoch_interval=options.snapshot_interval,
+                recovery_config=recovery,
+            )
+            if cfg.status is not None:
+                cfg.status.state = "finished"
+        except BaseException:
+            if cfg.status is not None:
+                cfg.status.state = "failed"
+            raise
         finally:
             stop_heartbeat.set()
     finally:
+        if status_http is not None:
+            status_http.shutdown()
         if mirror is not None:
             mirror.stop()
         if server is not None:
@@ -241,6 +338,7 @@ def summarise(cfg: FlowConfig, bus: str = "") -> RunSummary:
     incidents = store.query(
         f"SELECT brand, category, max(peak_tier) AS tier, min(opened_at) AS opened,"
         f" max(peak_score) FROM {db}.incidents FINAL WHERE NOT false_alarm"
-        f" GROUP BY incident_id, brand, category HAVING tier >= 2 ORDER BY opened LIMIT 10")
+        f" GROUP BY incident_id, brand, category HAVING tier >= 2 ORDER BY opened LIMIT 10"
+    )
     store.close()
     return RunSummary(cfg, cfg.tally.as_dict(), totals, incidents, bus)

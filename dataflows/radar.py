@@ -1,14 +1,14 @@
 """The one Yuqing Radar dataflow, top to bottom as the design's data-flow diagram.
 
-    input -> parse -> (bad -> dead letters) -> key by brand -> dedup -> analyze (tokens,
-    category) -> live sentiment model (+ analysts' labels) -> stories per brand
-      -> mentions table
-      -> 1-min event-time windows per brand x source -> window_metrics
-      -> early warning per brand (+ analysts' verdicts) -> incidents, health alerts
-      -> watch of every brand's sources -> health alerts (a collector down)
-           -> matching playbooks -> activations -> outbox (gRPC bus), activations table
-      -> complaints -> tickets -> outbox
-      -> alert stream (incident changes, health, false alarms, activations) + alerts table
+input -> parse -> (bad -> dead letters) -> key by brand -> dedup -> analyze (tokens,
+category) -> live sentiment model (+ analysts' labels) -> stories per brand
+  -> mentions table
+  -> 1-min event-time windows per brand x source -> window_metrics
+  -> early warning per brand (+ analysts' verdicts) -> incidents, health alerts
+  -> watch of every brand's sources -> health alerts (a collector down)
+       -> matching playbooks -> activations -> outbox (gRPC bus), activations table
+  -> complaints -> tickets -> outbox
+  -> alert stream (incident changes, health, false alarms, activations) + alerts table
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from yuqing.dataflows import linkage, steps
 from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.clock import ResumingEventClock
 from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
+from yuqing.dataflows.status import RunStatus
 from yuqing.dataflows.tally import Tally
 from yuqing.dataflows.warning import (
     IncidentChange,
@@ -71,6 +72,7 @@ class FlowConfig:
     dedup_horizon: timedelta = timedelta(hours=24)
     max_brands: int = 1000  # unconfigured brands watched at most (BrandGate)
     jsonl_bases: dict[str, int] = field(default_factory=dict)  # JSONL lengths at the store's start
+    status: RunStatus | None = None  # what --http serves (/metrics, /healthz)
     brand_files: tuple[Path, ...] = ()
     user_dicts: tuple[Path, ...] = ()
     lexicons: tuple[Path, ...] = ()
@@ -87,14 +89,23 @@ class FlowConfig:
     tally: Tally = field(default_factory=Tally)
 
 
-def _output(step_id: str, stream, spec: OutputSpec, encode_file, encode_kafka, tally, what: str,
-            bases: dict[str, int]):
+def _output(
+    step_id: str,
+    stream,
+    spec: OutputSpec,
+    encode_file,
+    encode_kafka,
+    tally,
+    what: str,
+    bases: dict[str, int],
+):
     """Send records to a JSONL file or a Kafka topic."""
     if isinstance(spec, FileOutput):
         part = str(spec.path)
         lines = op.map(f"{step_id}_encode", stream, lambda r: (part, encode_file(r)))
-        op.output(step_id, lines, JsonlSink(spec.path, on_write=tally.counter(what),
-                                            base=bases.get(part)))
+        op.output(
+            step_id, lines, JsonlSink(spec.path, on_write=tally.counter(what), base=bases.get(part))
+        )
     else:
         pairs = op.map(f"{step_id}_encode", stream, encode_kafka)
         op.output(step_id, pairs, KafkaTopicSink(spec, on_write=tally.counter(what)))
@@ -105,7 +116,10 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     flow = Dataflow("yuqing_radar")
     tally = cfg.tally
 
-    raw, input_errors = read_input(flow, cfg.input, cfg.demo)
+    status = cfg.status
+    raw, input_errors = read_input(
+        flow, cfg.input, cfg.demo, on_message=status.kafka.saw if status else None
+    )
     feedback = _read_feedback(flow, cfg, tally)
     analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
     # RawRecord(origin, bytes)
@@ -113,123 +127,264 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     parsed = op.map("parse", raw, partial(steps.parse_record, gate=gate))
     # Mention | DeadLetter
     valid = op.branch("split_valid", parsed, lambda x: isinstance(x, Mention))
-    dead = valid.falses if input_errors is None else op.merge("all_dead", valid.falses, input_errors)
+    dead = (
+        valid.falses if input_errors is None else op.merge("all_dead", valid.falses, input_errors)
+    )
     # DeadLetter
 
     keyed = op.key_on("key_by_brand", valid.trues, analyzer.brand_of)
     # (brand, Mention)
     checked = keyed_state.stateful_flat_map(
-        "dedup", keyed, partial(steps.dedup, horizon=cfg.dedup_horizon), cfg.recovering)
+        "dedup", keyed, partial(steps.dedup, horizon=cfg.dedup_horizon), cfg.recovering
+    )
     # (brand, Mention | Duplicate)
     fresh = op.branch("split_duplicates", checked, lambda kv: isinstance(kv[1], Mention))
     op.inspect("count_duplicates", fresh.falses, lambda _s, _d: tally.add("duplicates", 1))
     # (brand, Mention)
     failures = []  # dead letters of mentions a step could not process (the bug is logged)
-    analyzed = _split_failures("analyze", op.map("analyze", fresh.trues, steps.guarded(
-        "analyze", lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1])))), failures)
+    analyzed = _split_failures(
+        "analyze",
+        op.map(
+            "analyze",
+            fresh.trues,
+            steps.guarded("analyze", lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1]))),
+        ),
+        failures,
+    )
     # Analyzed(mention, analysis: tokens, sentiment, category)
     to_model = op.key_on("key_for_model", analyzed, lambda _a: "sentiment")
     if feedback is not None:
-        labels = op.key_on("key_labels", op.filter(
-            "sentiment_labels", feedback, lambda f: isinstance(f, SentimentFeedback)),
-            lambda _f: "sentiment")
+        labels = op.key_on(
+            "key_labels",
+            op.filter("sentiment_labels", feedback, lambda f: isinstance(f, SentimentFeedback)),
+            lambda _f: "sentiment",
+        )
         to_model = op.merge("mentions_and_labels", to_model, labels)
     # ("sentiment", Analyzed | SentimentFeedback)
-    scored = _split_failures("sentiment", op.key_rm("unkey_model", keyed_state.stateful_flat_map(
-        "sentiment", to_model, steps.guarded_state(
-            "sentiment", partial(steps.sentiment_step, analyzer=analyzer)), cfg.recovering)),
-        failures)
+    scored = _split_failures(
+        "sentiment",
+        op.key_rm(
+            "unkey_model",
+            keyed_state.stateful_flat_map(
+                "sentiment",
+                to_model,
+                steps.guarded_state("sentiment", partial(steps.sentiment_step, analyzer=analyzer)),
+                cfg.recovering,
+            ),
+        ),
+        failures,
+    )
     # Analyzed | FeedbackOutcome
     learned = op.branch("split_outcomes", scored, lambda x: isinstance(x, steps.Analyzed))
-    op.inspect("count_feedback", learned.falses,
-               lambda _s, o: tally.add(f"feedback_{o.outcome}", 1))
-    op.output("store_label_outcomes", op.map("label_rows", learned.falses, steps.feedback_row),
-              ClickHouseSink(cfg.store, tables.FEEDBACK_EVENTS))
+    op.inspect(
+        "count_feedback", learned.falses, lambda _s, o: tally.add(f"feedback_{o.outcome}", 1)
+    )
+    op.output(
+        "store_label_outcomes",
+        op.map("label_rows", learned.falses, steps.feedback_row),
+        _clickhouse(cfg, tables.FEEDBACK_EVENTS),
+    )
     by_brand_story = op.key_on("key_for_stories", learned.trues, lambda a: a.analysis.brand)
-    enriched = _split_failures("stories", op.key_rm("unkey_stories", keyed_state.stateful_flat_map(
-        "stories", by_brand_story, steps.guarded_state(
-            "stories", partial(steps.story_step, make=StoryClusterer)), cfg.recovering)), failures)
+    enriched = _split_failures(
+        "stories",
+        op.key_rm(
+            "unkey_stories",
+            keyed_state.stateful_flat_map(
+                "stories",
+                by_brand_story,
+                steps.guarded_state("stories", partial(steps.story_step, make=StoryClusterer)),
+                cfg.recovering,
+            ),
+        ),
+        failures,
+    )
     # EnrichedMention (tokens, sentiment, category, story_id)
-    rows = _split_failures("mention_rows", op.map("mention_rows", enriched, steps.guarded(
-        "mention_rows", partial(steps.mention_row, keywords=analyzer.tokenizer.content))),
-        failures)
-    op.output("store_mentions", rows,
-              ClickHouseSink(cfg.store, tables.MENTIONS, on_write=tally.counter("mentions")))
+    rows = _split_failures(
+        "mention_rows",
+        op.map(
+            "mention_rows",
+            enriched,
+            steps.guarded(
+                "mention_rows", partial(steps.mention_row, keywords=analyzer.tokenizer.content)
+            ),
+        ),
+        failures,
+    )
+    op.output(
+        "store_mentions",
+        rows,
+        _clickhouse(cfg, tables.MENTIONS, on_write=tally.counter("mentions")),
+    )
 
     by_brand_source = op.key_on("key_by_brand_source", enriched, steps.brand_source_key)
     # ("brand\x1fsource", EnrichedMention)
-    clock = ResumingEventClock(lambda e: e.mention.published_at,
-                               wait_for_system_duration=cfg.lateness)
+    clock = ResumingEventClock(
+        lambda e: e.mention.published_at, wait_for_system_duration=cfg.lateness
+    )
     windower = TumblingWindower(length=cfg.window, align_to=WINDOW_ALIGN)
-    windows = win.fold_window("window_1m", by_brand_source, clock, windower, WindowMetrics,
-                              WindowMetrics.add, _merge_metrics)
+    windows = win.fold_window(
+        "window_1m",
+        by_brand_source,
+        clock,
+        windower,
+        WindowMetrics,
+        WindowMetrics.add,
+        _merge_metrics,
+    )
     # ("brand\x1fsource", (window_id, WindowMetrics))
     op.inspect("count_late", windows.late, lambda _s, _x: tally.add("late", 1))
-    rows = op.map("window_rows", windows.down, lambda kv: steps.window_row(
-        kv[0], WINDOW_ALIGN + kv[1][0] * cfg.window, cfg.window, kv[1][1]))
-    op.output("store_windows", rows,
-              ClickHouseSink(cfg.store, tables.WINDOW_METRICS, on_write=tally.counter("windows")))
+    rows = op.map(
+        "window_rows",
+        windows.down,
+        lambda kv: steps.window_row(
+            kv[0], WINDOW_ALIGN + kv[1][0] * cfg.window, cfg.window, kv[1][1]
+        ),
+    )
+    op.output(
+        "store_windows",
+        rows,
+        _clickhouse(cfg, tables.WINDOW_METRICS, on_write=tally.counter("windows")),
+    )
 
     by_brand = op.key_on("key_for_warning", enriched, lambda e: e.brand)
     if feedback is not None:
-        verdicts = op.key_on("key_verdicts", op.filter(
-            "incident_verdicts", feedback, lambda f: isinstance(f, IncidentVerdict)),
-            lambda v: v.brand)
+        verdicts = op.key_on(
+            "key_verdicts",
+            op.filter("incident_verdicts", feedback, lambda f: isinstance(f, IncidentVerdict)),
+            lambda v: v.brand,
+        )
         by_brand = op.merge("mentions_and_verdicts", by_brand, verdicts)
     # (brand, EnrichedMention | IncidentVerdict)
-    warnings = _split_failures("early_warning", op.key_rm("unkey_warnings", op.stateful(
-        "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering))),
-        failures)
+    warnings = _split_failures(
+        "early_warning",
+        op.key_rm(
+            "unkey_warnings",
+            op.stateful(
+                "early_warning", by_brand, warning_builder(cfg.warning, cfg.tick, cfg.recovering)
+            ),
+        ),
+        failures,
+    )
     # IncidentChange | HealthAlert | FalseAlarm
-    beats = op.key_on("key_all_sources", op.map("source_beats", valid.trues, source_beat),
-                      lambda _b: ALL_BRANDS)
+    beats = op.key_on(
+        "key_all_sources", op.map("source_beats", valid.trues, source_beat), lambda _b: ALL_BRANDS
+    )
     # ("*", SourceBeat): taken before the brand-keyed steps, which group a batch by brand
     # and so reorder it in event time; the watch needs the input's order
-    collectors = op.key_rm("unkey_collectors", op.stateful(
-        "watch_sources", beats, source_watch_builder(cfg.warning, cfg.tick, cfg.recovering)))
+    collectors = op.key_rm(
+        "unkey_collectors",
+        op.stateful(
+            "watch_sources", beats, source_watch_builder(cfg.warning, cfg.tick, cfg.recovering)
+        ),
+    )
     # HealthAlert (a source of every brand gone quiet)
     warnings = op.merge("warnings_and_collectors", warnings, collectors)
     changes = op.filter("incident_changes", warnings, lambda w: isinstance(w, IncidentChange))
+    op.inspect("count_tiers", changes, lambda _s, c: tally.add(f"incident_tier:{c.update.tier}", 1))
     # IncidentChange
-    op.output("store_incidents", op.map("incident_rows", changes, lambda c: c.update.to_row()),
-              ClickHouseSink(cfg.store, tables.INCIDENTS, on_write=tally.counter("incident_changes")))
+    op.output(
+        "store_incidents",
+        op.map("incident_rows", changes, lambda c: c.update.to_row()),
+        _clickhouse(cfg, tables.INCIDENTS, on_write=tally.counter("incident_changes")),
+    )
     sector_of = analyzer.brands.sector
-    op.output("record_incidents", op.map(
-        "incident_snapshots", changes, lambda c: linkage.incident_snapshot(c, sector_of(c.update.brand))),
-        IncidentRecordSink(cfg.outbox))
-    activations = op.flat_map("activate_playbooks", changes,
-                              partial(linkage.activate, library=cfg.library, sector_of=sector_of))
+    op.output(
+        "record_incidents",
+        op.map(
+            "incident_snapshots",
+            changes,
+            lambda c: linkage.incident_snapshot(c, sector_of(c.update.brand)),
+        ),
+        IncidentRecordSink(cfg.outbox),
+    )
+    activations = op.flat_map(
+        "activate_playbooks",
+        changes,
+        partial(linkage.activate, library=cfg.library, sector_of=sector_of),
+    )
     # Activation (protobuf)
-    op.output("store_activations", op.map("activation_rows", activations,
-                                          linkage.activation_table_row),
-              ClickHouseSink(cfg.store, tables.ACTIVATIONS, on_write=tally.counter("activations")))
-    tickets = _split_failures("complaint_tickets", op.filter_map(
-        "complaint_tickets", enriched, steps.guarded(
-            "complaint_tickets", lambda e: complaint_ticket(  # stamped with the complaint's time
-                e, cfg.customers, created_at=e.mention.published_at))), failures)
+    op.output(
+        "store_activations",
+        op.map("activation_rows", activations, linkage.activation_table_row),
+        _clickhouse(cfg, tables.ACTIVATIONS, on_write=tally.counter("activations")),
+    )
+    tickets = _split_failures(
+        "complaint_tickets",
+        op.filter_map(
+            "complaint_tickets",
+            enriched,
+            steps.guarded(
+                "complaint_tickets",
+                lambda e: complaint_ticket(  # stamped with the complaint's time
+                    e, cfg.customers, created_at=e.mention.published_at
+                ),
+            ),
+        ),
+        failures,
+    )
     # Ticket (protobuf)
     op.inspect("count_tickets", tickets, lambda _s, _t: tally.add("tickets", 1))
     op.output("publish", op.merge("bus_messages", activations, tickets), OutboxSink(cfg.outbox))
 
     verdicts_done = op.filter("false_alarms", warnings, lambda w: isinstance(w, FalseAlarm))
-    op.output("store_verdicts", op.map("verdict_rows", verdicts_done, steps.feedback_row),
-              ClickHouseSink(cfg.store, tables.FEEDBACK_EVENTS))
-    records = op.map("alert_records", op.merge("alert_stream", warnings, activations),
-                     linkage.alert_record)
+    op.output(
+        "store_verdicts",
+        op.map("verdict_rows", verdicts_done, steps.feedback_row),
+        _clickhouse(cfg, tables.FEEDBACK_EVENTS),
+    )
+    records = op.map(
+        "alert_records", op.merge("alert_stream", warnings, activations), linkage.alert_record
+    )
     # AlertRecord (incident change, pipeline health, false alarm, activation)
-    op.output("store_alerts", op.map("alert_rows", records, linkage.AlertRecord.row),
-              ClickHouseSink(cfg.store, tables.ALERTS))
-    _output("alerts", records, cfg.alerts, lambda r: r.message()[1], linkage.AlertRecord.message,
-            tally, "alerts", cfg.jsonl_bases)
+    op.output(
+        "store_alerts",
+        op.map("alert_rows", records, linkage.AlertRecord.row),
+        _clickhouse(cfg, tables.ALERTS),
+    )
+    _output(
+        "alerts",
+        records,
+        cfg.alerts,
+        lambda r: r.message()[1],
+        linkage.AlertRecord.message,
+        tally,
+        "alerts",
+        cfg.jsonl_bases,
+    )
 
     dead = op.merge("dead_and_failed", dead, *failures)
     # DeadLetter (refused at the edge, or a step failed on it)
-    op.output("store_dead_letters", op.map("dead_letter_rows", dead, steps.dead_letter_row),
-              ClickHouseSink(cfg.store, tables.DEAD_LETTERS))
-    _output("dlq", dead, cfg.dlq, steps.dead_letter_message,
-            lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)), tally, "dead_letters",
-            cfg.jsonl_bases)
+    op.inspect(
+        "count_dead_reasons",
+        dead,
+        lambda _s, d: tally.add(f"dead_letter_reason:{steps.reason_kind(d.reason)}", 1),
+    )
+    op.output(
+        "store_dead_letters",
+        op.map("dead_letter_rows", dead, steps.dead_letter_row),
+        _clickhouse(cfg, tables.DEAD_LETTERS),
+    )
+    _output(
+        "dlq",
+        dead,
+        cfg.dlq,
+        steps.dead_letter_message,
+        lambda d: (d.origin.encode("utf-8"), steps.dead_letter_message(d)),
+        tally,
+        "dead_letters",
+        cfg.jsonl_bases,
+    )
     return flow
+
+
+def _clickhouse(cfg: FlowConfig, table, on_write=None) -> ClickHouseSink:
+    """A ClickHouse sink for ``table`` whose batch times reach /metrics when --http is on."""
+    return ClickHouseSink(
+        cfg.store,
+        table,
+        on_write=on_write,
+        on_batch=cfg.status.sinks.record if cfg.status else None,
+    )
 
 
 def _split_failures(step_id: str, stream, failures: list):

@@ -12,6 +12,7 @@ import os
 import select
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -81,8 +82,10 @@ class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
         self._lines = itertools.islice(iter(DemoGenerator(config)), self._position, None)
 
     def next_batch(self) -> list[RawRecord]:
-        batch = [RawRecord(f"demo#{self._position + i}", line)
-                 for i, line in enumerate(itertools.islice(self._lines, 500))]
+        batch = [
+            RawRecord(f"demo#{self._position + i}", line)
+            for i, line in enumerate(itertools.islice(self._lines, 500))
+        ]
         if not batch:
             raise StopIteration
         self._position += len(batch)
@@ -149,8 +152,10 @@ class _OutboxFeedbackPartition(StatefulSourcePartition[RawRecord, int]):
         rows = self._outbox.feedback_after(self._cursor, limit=500)
         if rows:
             self._cursor = rows[-1][0]
-        return [RawRecord(f"bus-feedback#{pos}", json.dumps(record, ensure_ascii=False).encode())
-                for pos, record in rows]
+        return [
+            RawRecord(f"bus-feedback#{pos}", json.dumps(record, ensure_ascii=False).encode())
+            for pos, record in rows
+        ]
 
     def next_awake(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=1)  # poll the outbox once a second
@@ -191,15 +196,36 @@ def kafka_record(msg: KafkaSourceMessage | object) -> RawRecord | DeadLetter:
 
 
 def read_input(
-    flow: Dataflow, spec: InputSpec, demo: DemoConfig | None = None, name: str = "read"
+    flow: Dataflow,
+    spec: InputSpec,
+    demo: DemoConfig | None = None,
+    name: str = "read",
+    on_message: Callable[[str, int, int], None] | None = None,
 ) -> tuple[Stream, Stream | None]:
-    """Add the input step(s) named `name`; returns RawRecords and, for Kafka, its DeadLetters."""
+    """Add the input step(s) named `name`; returns RawRecords and, for Kafka, its DeadLetters.
+
+    ``on_message(topic, partition, offset)`` sees every Kafka message taken (for the lag).
+    """
     if isinstance(spec, KafkaTopic):
         source = KafkaSource(
-            [spec.bootstrap], [spec.topic], tail=not spec.stop_at_end,
-            starting_offset=OFFSET_BEGINNING, raise_on_errors=False, batch_size=2000,
+            [spec.bootstrap],
+            [spec.topic],
+            tail=not spec.stop_at_end,
+            starting_offset=OFFSET_BEGINNING,
+            raise_on_errors=False,
+            batch_size=2000,
         )
         messages = op.input(f"{name}_kafka", flow, source)
+        if on_message is not None:
+            op.inspect(
+                f"{name}_kafka_position",
+                messages,
+                lambda _s, m: (
+                    on_message(m.topic, m.partition, m.offset)
+                    if isinstance(m, KafkaSourceMessage)
+                    else None
+                ),
+            )
         records = op.map(f"{name}_kafka_record", messages, kafka_record)
         split = op.branch(f"{name}_kafka_ok", records, lambda r: isinstance(r, RawRecord))
         return split.trues, split.falses

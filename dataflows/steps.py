@@ -39,11 +39,21 @@ class StepFailures:
     def record(self, step: str, mention_id: str, err: BaseException) -> None:
         n = self.seen[step] = self.seen.get(step, 0) + 1
         if n <= _TRACEBACKS_PER_STEP:
-            log.error("step %s failed on mention %s (dead-lettered, the flow goes on)", step,
-                      mention_id, exc_info=err)
+            log.error(
+                "step %s failed on mention %s (dead-lettered, the flow goes on)",
+                step,
+                mention_id,
+                exc_info=err,
+            )
         else:
-            log.error("step %s failed on mention %s: %s: %s (failure %d)", step, mention_id,
-                      type(err).__name__, err, n)
+            log.error(
+                "step %s failed on mention %s: %s: %s (failure %d)",
+                step,
+                mention_id,
+                type(err).__name__,
+                err,
+                n,
+            )
 
 
 FAILURES = StepFailures({})
@@ -70,21 +80,25 @@ def step_failure(step: str, item: object, err: BaseException) -> DeadLetter:
 
 def guarded(step: str, fn: Callable) -> Callable:
     """``fn`` for a map step, with a failure on one item turned into that item's dead letter."""
+
     def run(item):
         try:
             return fn(item)
         except Exception as err:  # one bad mention must not stop the flow
             return step_failure(step, item, err)
+
     return run
 
 
 def guarded_state(step: str, mapper: Callable) -> Callable:
     """A stateful mapper whose failure on one item keeps the state and dead-letters the item."""
+
     def run(state, item):
         try:
             return mapper(state, item)
         except Exception as err:  # one bad mention must not stop the flow
             return state, (step_failure(step, item, err),)
+
     return run
 
 
@@ -99,10 +113,15 @@ def parse_record(record: RawRecord, gate: BrandGate | None = None) -> Mention | 
     except InvalidMention as err:
         return DeadLetter(record.origin, str(err), record.data)
     if gate is not None and mention.brand and not gate.admits(mention.brand):
-        return DeadLetter(record.origin, (
-            f"brand: {mention.brand!r} is not in the brand dictionary and {gate.limit} other "
-            "unconfigured brands are already watched; add it to a --brands file or raise "
-            "--max-brands"), record.data)
+        return DeadLetter(
+            record.origin,
+            (
+                f"brand: {mention.brand!r} is not in the brand dictionary and {gate.limit} other "
+                "unconfigured brands are already watched; add it to a --brands file or raise "
+                "--max-brands"
+            ),
+            record.data,
+        )
     return mention
 
 
@@ -121,7 +140,9 @@ class Duplicate:
     mention: Mention
 
 
-def dedup(seen: RecentIds | None, mention: Mention, horizon: timedelta) -> tuple[RecentIds, Iterable]:
+def dedup(
+    seen: RecentIds | None, mention: Mention, horizon: timedelta
+) -> tuple[RecentIds, Iterable]:
     """Stateful step per brand: pass a mention the first time its id appears, else mark it Duplicate.
 
     Keyed by brand (not by an id shard) so that each brand's mentions keep their
@@ -158,7 +179,9 @@ class SentimentLearner:
         self.remember = remember
         self.examples: list[tuple[tuple[str, ...], int]] = []
         self._model: SentimentModel | None = None
-        self._recent: OrderedDict[str, tuple[str, tuple[str, ...]]] = OrderedDict()  # id: brand, tokens
+        self._recent: OrderedDict[str, tuple[str, tuple[str, ...]]] = (
+            OrderedDict()
+        )  # id: brand, tokens
 
     def __getstate__(self) -> dict:
         return {"remember": self.remember, "examples": list(self.examples)}
@@ -247,12 +270,22 @@ def brand_source_key(item: EnrichedMention) -> str:
     return f"{item.brand}\x1f{item.mention.source}"
 
 
-def window_row(key: str, window_start: datetime, length: timedelta, metrics: WindowMetrics) -> tuple:
+def window_row(
+    key: str, window_start: datetime, length: timedelta, metrics: WindowMetrics
+) -> tuple:
     """A `window_metrics` row for one closed window."""
     brand, source = key.split("\x1f", 1)
     return (
-        brand, source, window_start, window_start + length, metrics.mentions, metrics.negative,
-        metrics.unique_authors, metrics.reach, metrics.engagement, metrics.verified,
+        brand,
+        source,
+        window_start,
+        window_start + length,
+        metrics.mentions,
+        metrics.negative,
+        metrics.unique_authors,
+        metrics.reach,
+        metrics.engagement,
+        metrics.verified,
         metrics.sentiment_sum / metrics.mentions if metrics.mentions else 0.0,
     )
 
@@ -261,12 +294,39 @@ def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str]], list[
     """A `mentions` row (column order of sinks.tables.MENTIONS); keywords are content words."""
     m = item.mention
     return (
-        m.id, m.source, item.brand, m.published_at, m.text, m.title, m.url, m.lang, m.author.id,
-        m.author.name, m.author.followers, int(m.author.verified), m.engagement.reposts,
-        m.engagement.comments, m.engagement.likes, m.parent_id, item.sentiment,
-        item.sentiment_label, item.category, list(item.category_evidence), item.story_id,
+        m.id,
+        m.source,
+        item.brand,
+        m.published_at,
+        m.text,
+        m.title,
+        m.url,
+        m.lang,
+        m.author.id,
+        m.author.name,
+        m.author.followers,
+        int(m.author.verified),
+        m.engagement.reposts,
+        m.engagement.comments,
+        m.engagement.likes,
+        m.parent_id,
+        item.sentiment,
+        item.sentiment_label,
+        item.category,
+        list(item.category_evidence),
+        item.story_id,
         list(dict.fromkeys(keywords(item.tokens)))[:20],
     )
+
+
+def reason_kind(reason: str) -> str:
+    """The field or step a dead letter's reason names (its text before ':'), for counting.
+
+    >>> reason_kind("published_at: '9999' is outside ..."), reason_kind("not JSON: ...")
+    ('published_at', 'not JSON')
+    """
+    head = reason.split(":", 1)[0].strip()
+    return head[:40] if head and len(head) <= 40 and "\n" not in head else "other"
 
 
 def dead_letter_row(letter: DeadLetter) -> tuple:

@@ -34,13 +34,17 @@ class Tally:
 
     def heartbeat(self) -> threading.Event:
         """Start logging progress in a daemon thread; set the returned event to stop it."""
+
         def beat() -> None:
             last: dict[str, int] = {}
             while not self._stop.wait(self.progress_every):
                 counts = self.as_dict()
                 if counts != last:
                     last = counts
-                    log.info("progress: %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+                    log.info(
+                        "progress: %s",
+                        " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if ":" not in k),
+                    )
 
         self._stop.clear()
         threading.Thread(target=beat, name="progress", daemon=True).start()

@@ -8,6 +8,7 @@ inserts whole batches with column lists (never one INSERT per row).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,13 +60,21 @@ def _connect(spec: StoreSpec):
             client = clickhouse_connect.get_client(interface="chdb", path=str(spec.path))
         else:
             client = clickhouse_connect.get_client(
-                host=spec.host, port=spec.port, username=spec.username, password=spec.password,
-                secure=spec.secure, database="default",
+                host=spec.host,
+                port=spec.port,
+                username=spec.username,
+                password=spec.password,
+                secure=spec.secure,
+                database="default",
             )
     except (OperationalError, ProgrammingError, ClickHouseError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = ("is another yuqing process using this chdb directory? chDB allows one process "
-                "per directory" if spec.kind == "chdb" else "is the server up and the password right?")
+        hint = (
+            "is another yuqing process using this chdb directory? chDB allows one process "
+            "per directory"
+            if spec.kind == "chdb"
+            else "is the server up and the password right?"
+        )
         raise UserError(f"--store {spec}: cannot open ({first_line}); {hint}") from None
     except OSError as err:
         raise UserError(f"--store {spec}: cannot open ({err}); check the path or host") from None
@@ -73,13 +82,23 @@ def _connect(spec: StoreSpec):
 
 
 class _TablePartition(StatelessSinkPartition[Sequence[Any]]):
-    def __init__(self, spec: StoreSpec, table: Table, on_write: Callable[[int], None] | None):
+    def __init__(
+        self,
+        spec: StoreSpec,
+        table: Table,
+        on_write: Callable[[int], None] | None,
+        on_batch: Callable[[str, float], None] | None = None,
+    ):
         self._store = Store(spec)
         self._table = table
         self._on_write = on_write
+        self._on_batch = on_batch
 
     def write_batch(self, items: list[Sequence[Any]]) -> None:
+        started = time.perf_counter()
         self._store.insert(self._table, items)
+        if self._on_batch:
+            self._on_batch(self._table.name, time.perf_counter() - started)
         if self._on_write:
             self._on_write(len(items))
 
@@ -94,10 +113,17 @@ class ClickHouseSink(DynamicSink[Sequence[Any]]):
     the repeats that at-least-once delivery produces after a restart.
     """
 
-    def __init__(self, spec: StoreSpec, table: Table, on_write: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        spec: StoreSpec,
+        table: Table,
+        on_write: Callable[[int], None] | None = None,
+        on_batch: Callable[[str, float], None] | None = None,
+    ):
         self.spec = spec
         self.table = table
         self.on_write = on_write
+        self.on_batch = on_batch  # (table, seconds) per batch, for /metrics
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TablePartition:
-        return _TablePartition(self.spec, self.table, self.on_write)
+        return _TablePartition(self.spec, self.table, self.on_write, self.on_batch)

@@ -106,7 +106,8 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 _UPSERT_SCANNED = (
     "INSERT INTO runners (runner, scanned, updated_at) VALUES (?,?,?) ON CONFLICT(runner)"
-    " DO UPDATE SET scanned = max(scanned, excluded.scanned), updated_at = excluded.updated_at")
+    " DO UPDATE SET scanned = max(scanned, excluded.scanned), updated_at = excluded.updated_at"
+)
 _OPEN = "d.pending = 1"
 
 
@@ -213,12 +214,16 @@ class Outbox:
     AckResult(committed=1, duplicate=False)
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", poll_interval: float = 0.5) -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "FULL", poll_interval: float = 0.5
+    ) -> None:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self.poll_interval = poll_interval
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30
+        )
         self._lock = threading.RLock()
         self._changed = threading.Condition(threading.Lock())
         self._closed = False
@@ -230,8 +235,10 @@ class Outbox:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(tier_changes)")}
             if "seq" not in columns:  # outboxes made before changes were numbered
                 self._db.execute("ALTER TABLE tier_changes ADD COLUMN seq INTEGER")
-            self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS tier_changes_once"
-                             " ON tier_changes (incident_id, seq)")
+            self._db.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS tier_changes_once"
+                " ON tier_changes (incident_id, seq)"
+            )
             self._last = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
 
     # -- lifecycle ---------------------------------------------------------
@@ -282,14 +289,36 @@ class Outbox:
                 cursor = db.execute(
                     "INSERT INTO events (key, kind, payload, brand, category, tier, departments,"
                     " priority, incident_id, enqueued_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (e.key, e.kind, e.payload, e.brand, e.category, e.tier, ",".join(e.departments),
-                     e.priority, e.incident_id, now))
+                    (
+                        e.key,
+                        e.kind,
+                        e.payload,
+                        e.brand,
+                        e.category,
+                        e.tier,
+                        ",".join(e.departments),
+                        e.priority,
+                        e.incident_id,
+                        now,
+                    ),
+                )
                 seqs.append(cursor.lastrowid)
                 db.executemany(
                     "INSERT OR IGNORE INTO tasks (key, task_id, incident_id, brand, department, status,"
                     " due_at) VALUES (?,?,?,?,?,?,?)",
-                    [(e.key, t.task_id, e.incident_id, e.brand, t.department, TASK_TODO, t.due_at)
-                     for t in e.tasks])
+                    [
+                        (
+                            e.key,
+                            t.task_id,
+                            e.incident_id,
+                            e.brand,
+                            t.department,
+                            TASK_TODO,
+                            t.due_at,
+                        )
+                        for t in e.tasks
+                    ],
+                )
         with self._changed:
             self._last = max(self._last, *seqs) if seqs else self._last
             self._changed.notify_all()
@@ -301,8 +330,10 @@ class Outbox:
 
     def after(self, cursor: int, limit: int = 256) -> list[Event]:
         """Events with seq > `cursor`, oldest first, at most `limit`."""
-        rows = self._query(f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                           (cursor, limit))
+        rows = self._query(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (cursor, limit),
+        )
         if rows and rows[-1][0] > self._last:  # appended by another process
             with self._changed:
                 self._last = max(self._last, rows[-1][0])
@@ -348,12 +379,20 @@ class Outbox:
 
     # -- runners -----------------------------------------------------------
 
+    def depth(self) -> dict[str, int]:
+        """Per runner the bus has served: events on the bus after its committed cursor."""
+        last = self.last_seq()
+        runners = [r for (r,) in self._query("SELECT runner FROM runners ORDER BY runner")]
+        return {r: max(0, last - (self.committed(r) or 0)) for r in runners}
+
     def committed(self, runner: str) -> int | None:
         """The runner's committed cursor; None for a runner the bus has never served."""
         rows = self._query("SELECT scanned FROM runners WHERE runner = ?", (runner,))
         if not rows:
             return None
-        low = self._query(f"SELECT min(seq) FROM deliveries d WHERE runner = ? AND {_OPEN}", (runner,))
+        low = self._query(
+            f"SELECT min(seq) FROM deliveries d WHERE runner = ? AND {_OPEN}", (runner,)
+        )
         return rows[0][0] if low[0][0] is None else min(rows[0][0], low[0][0] - 1)
 
     def set_scanned(self, runner: str, seq: int) -> None:
@@ -372,9 +411,11 @@ class Outbox:
                     " VALUES (?,?,1,?,?) ON CONFLICT(runner, seq) DO UPDATE SET"
                     " attempts = attempts + 1, delivered_at = excluded.delivered_at, pending = 1,"
                     " retry_at = NULL",
-                    (runner, seq, now, now))
-                attempts[seq] = db.execute("SELECT attempts FROM deliveries WHERE runner = ? AND seq = ?",
-                                           (runner, seq)).fetchone()[0]
+                    (runner, seq, now, now),
+                )
+                attempts[seq] = db.execute(
+                    "SELECT attempts FROM deliveries WHERE runner = ? AND seq = ?", (runner, seq)
+                ).fetchone()[0]
             if seqs:
                 db.execute(_UPSERT_SCANNED, (runner, max(seqs), now))
         return attempts
@@ -384,8 +425,10 @@ class Outbox:
         if not seqs:
             return set()
         marks = ",".join("?" * len(seqs))
-        rows = self._query(f"SELECT seq FROM deliveries d WHERE runner = ? AND seq IN ({marks})"
-                           f" AND NOT {_OPEN}", (runner, *seqs))
+        rows = self._query(
+            f"SELECT seq FROM deliveries d WHERE runner = ? AND seq IN ({marks}) AND NOT {_OPEN}",
+            (runner, *seqs),
+        )
         return {r[0] for r in rows}
 
     def open_deliveries(self, runner: str, upto: int | None = None) -> list[Event]:
@@ -393,28 +436,42 @@ class Outbox:
         rows = self._query(
             f"SELECT {_EVENT_COLUMNS_E} FROM deliveries d JOIN events e ON e.seq = d.seq"
             f" WHERE d.runner = ? AND {_OPEN} AND d.seq <= ? ORDER BY d.seq",
-            (runner, self._last if upto is None else upto))
+            (runner, self._last if upto is None else upto),
+        )
         return [_event(r) for r in rows]
 
-    def due_redeliveries(self, runner: str, ack_timeout: float, now: float | None = None) -> list[Event]:
+    def due_redeliveries(
+        self, runner: str, ack_timeout: float, now: float | None = None
+    ) -> list[Event]:
         """Open deliveries whose ack is overdue (`ack_timeout` after sending) or whose retry time came."""
         now = time.time() if now is None else now
         rows = self._query(
             f"SELECT {_EVENT_COLUMNS_E} FROM deliveries d JOIN events e ON e.seq = d.seq"
             " WHERE d.runner = ? AND d.pending = 1 AND ((d.retry_at IS NULL AND d.delivered_at <= ?)"
             " OR d.retry_at <= ?) ORDER BY d.seq",
-            (runner, now - ack_timeout, now))
+            (runner, now - ack_timeout, now),
+        )
         return [_event(r) for r in rows]
 
     def next_due(self, runner: str, ack_timeout: float) -> float | None:
         """Epoch seconds when the runner's next redelivery falls due; None when nothing is open."""
         rows = self._query(
             "SELECT min(coalesce(d.retry_at, d.delivered_at + ?))"
-            f" FROM deliveries d WHERE d.runner = ? AND {_OPEN}", (ack_timeout, runner))
+            f" FROM deliveries d WHERE d.runner = ? AND {_OPEN}",
+            (ack_timeout, runner),
+        )
         return rows[0][0]
 
-    def ack(self, runner: str, seq: int, status: int, detail: str = "", *, retry: bool = False,
-            retry_base: float = 1.0) -> AckResult:
+    def ack(
+        self,
+        runner: str,
+        seq: int,
+        status: int,
+        detail: str = "",
+        *,
+        retry: bool = False,
+        retry_base: float = 1.0,
+    ) -> AckResult:
         """Record the runner's acknowledgement of `seq`; FAILED with `retry` schedules a redelivery.
 
         The redelivery waits `retry_base` × 2^(attempts-1) seconds, at most five minutes.
@@ -423,23 +480,39 @@ class Outbox:
         now = time.time()
         retry = bool(retry and status == FAILED)
         with self._tx() as db:
-            row = db.execute("SELECT status, retry, attempts, detail FROM deliveries"
-                             " WHERE runner = ? AND seq = ?", (runner, seq)).fetchone()
+            row = db.execute(
+                "SELECT status, retry, attempts, detail FROM deliveries"
+                " WHERE runner = ? AND seq = ?",
+                (runner, seq),
+            ).fetchone()
             if row is None:
                 raise KeyError(seq)
-            duplicate = row[0] != UNACKED and (row[0], bool(row[1]), row[3]) == (status, retry, detail)
-            retry_at = now + min(retry_base * 2 ** max(0, row[2] - 1), MAX_RETRY_BACKOFF) if retry else None
-            db.execute("UPDATE deliveries SET pending = ?, status = ?, retry = ?, retry_at = ?,"
-                       " detail = ?, updated_at = ? WHERE runner = ? AND seq = ?",
-                       (int(retry), status, int(retry), retry_at, detail, now, runner, seq))
+            duplicate = row[0] != UNACKED and (row[0], bool(row[1]), row[3]) == (
+                status,
+                retry,
+                detail,
+            )
+            retry_at = (
+                now + min(retry_base * 2 ** max(0, row[2] - 1), MAX_RETRY_BACKOFF)
+                if retry
+                else None
+            )
+            db.execute(
+                "UPDATE deliveries SET pending = ?, status = ?, retry = ?, retry_at = ?,"
+                " detail = ?, updated_at = ? WHERE runner = ? AND seq = ?",
+                (int(retry), status, int(retry), retry_at, detail, now, runner, seq),
+            )
         if retry:
             self.notify()
         return AckResult(self.committed(runner) or 0, duplicate)
 
     def delivery_states(self, seq: int) -> list[DeliveryState]:
-        rows = self._query("SELECT d.runner, e.key, d.seq, d.status, d.detail, d.attempts, d.updated_at"
-                           " FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.seq = ?"
-                           " ORDER BY d.runner", (seq,))
+        rows = self._query(
+            "SELECT d.runner, e.key, d.seq, d.status, d.detail, d.attempts, d.updated_at"
+            " FROM deliveries d JOIN events e ON e.seq = d.seq WHERE d.seq = ?"
+            " ORDER BY d.runner",
+            (seq,),
+        )
         return [DeliveryState(*r) for r in rows]
 
     # -- incidents and tasks -----------------------------------------------
@@ -459,35 +532,72 @@ class Outbox:
         # the change's event time (a resolution has no tier_since; its last_seen is the change)
         changed_at = _epoch(snapshot.get("tier_since")) or _epoch(snapshot.get("last_seen")) or now
         with self._tx() as db:
-            old = db.execute("SELECT tier FROM incidents WHERE incident_id = ?", (incident_id,)).fetchone()
+            old = db.execute(
+                "SELECT tier FROM incidents WHERE incident_id = ?", (incident_id,)
+            ).fetchone()
             if change is not None:  # numbered changes: a replayed one is recorded once
                 previous = int(snapshot.get("change_previous_tier") or 0)
                 if previous != tier:
-                    db.execute("INSERT OR IGNORE INTO tier_changes (incident_id, from_tier, to_tier,"
-                               " risk_score, at, seq) VALUES (?,?,?,?,?,?)",
-                               (incident_id, previous, tier, float(snapshot.get("risk_score") or 0.0),
-                                changed_at, int(change)))
+                    db.execute(
+                        "INSERT OR IGNORE INTO tier_changes (incident_id, from_tier, to_tier,"
+                        " risk_score, at, seq) VALUES (?,?,?,?,?,?)",
+                        (
+                            incident_id,
+                            previous,
+                            tier,
+                            float(snapshot.get("risk_score") or 0.0),
+                            changed_at,
+                            int(change),
+                        ),
+                    )
             elif old is None or old[0] != tier:
-                db.execute("INSERT INTO tier_changes (incident_id, from_tier, to_tier, risk_score, at)"
-                           " VALUES (?,?,?,?,?)",
-                           (incident_id, old[0] if old else 0, tier,
-                            float(snapshot.get("risk_score") or 0.0), _epoch(snapshot.get("tier_since")) or now))
+                db.execute(
+                    "INSERT INTO tier_changes (incident_id, from_tier, to_tier, risk_score, at)"
+                    " VALUES (?,?,?,?,?)",
+                    (
+                        incident_id,
+                        old[0] if old else 0,
+                        tier,
+                        float(snapshot.get("risk_score") or 0.0),
+                        _epoch(snapshot.get("tier_since")) or now,
+                    ),
+                )
             db.execute(
                 "INSERT INTO incidents VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(incident_id) DO UPDATE SET"
                 " brand = excluded.brand, category = excluded.category, tier = excluded.tier,"
                 " state = excluded.state, snapshot = excluded.snapshot, updated_at = excluded.updated_at,"
                 " resolved_at = coalesce(excluded.resolved_at, incidents.resolved_at)",
-                (incident_id, str(snapshot.get("brand") or ""), str(snapshot.get("category") or ""),
-                 tier, state, text, now, now if state == "resolved" else None))
+                (
+                    incident_id,
+                    str(snapshot.get("brand") or ""),
+                    str(snapshot.get("category") or ""),
+                    tier,
+                    state,
+                    text,
+                    now,
+                    now if state == "resolved" else None,
+                ),
+            )
 
     def incident(self, incident_id: str) -> IncidentRecord | None:
-        rows = self._query("SELECT incident_id, snapshot, updated_at, resolved_at FROM incidents"
-                           " WHERE incident_id = ?", (incident_id,))
+        rows = self._query(
+            "SELECT incident_id, snapshot, updated_at, resolved_at FROM incidents"
+            " WHERE incident_id = ?",
+            (incident_id,),
+        )
         return self._incident_record(rows[0]) if rows else None
 
-    def incidents(self, *, brands: Sequence[str] = (), categories: Sequence[str] = (),
-                  states: Sequence[str] = (), min_tier: int = 0, updated_since: float | None = None,
-                  limit: int = 50, offset: int = 0) -> list[IncidentRecord]:
+    def incidents(
+        self,
+        *,
+        brands: Sequence[str] = (),
+        categories: Sequence[str] = (),
+        states: Sequence[str] = (),
+        min_tier: int = 0,
+        updated_since: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[IncidentRecord]:
         """Incidents, most recently updated first; empty filters mean all."""
         where, params = ["tier >= ?"], [min_tier]
         for column, values in (("brand", brands), ("category", categories), ("state", states)):
@@ -499,48 +609,79 @@ class Outbox:
             params.append(updated_since)
         rows = self._query(
             "SELECT incident_id, snapshot, updated_at, resolved_at FROM incidents WHERE "
-            + " AND ".join(where) + " ORDER BY updated_at DESC, incident_id LIMIT ? OFFSET ?",
-            (*params, limit, offset))
+            + " AND ".join(where)
+            + " ORDER BY updated_at DESC, incident_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
         return [self._incident_record(r) for r in rows]
 
     def _incident_record(self, row: tuple) -> IncidentRecord:
         incident_id = row[0]
-        history = self._query("SELECT from_tier, to_tier, risk_score, at FROM tier_changes"
-                              " WHERE incident_id = ? ORDER BY coalesce(seq, 0), rowid", (incident_id,))
-        keys = self._query("SELECT key FROM events WHERE incident_id = ? AND kind = 'activation'"
-                           " ORDER BY seq", (incident_id,))
-        tasks = self._query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE incident_id = ?"
-                            " ORDER BY due_at, key, task_id", (incident_id,))
+        history = self._query(
+            "SELECT from_tier, to_tier, risk_score, at FROM tier_changes"
+            " WHERE incident_id = ? ORDER BY coalesce(seq, 0), rowid",
+            (incident_id,),
+        )
+        keys = self._query(
+            "SELECT key FROM events WHERE incident_id = ? AND kind = 'activation' ORDER BY seq",
+            (incident_id,),
+        )
+        tasks = self._query(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE incident_id = ?"
+            " ORDER BY due_at, key, task_id",
+            (incident_id,),
+        )
         deliveries = self._query(
             "SELECT d.runner, e.key, d.seq, d.status, d.detail, d.attempts, d.updated_at"
             " FROM events e JOIN deliveries d ON d.seq = e.seq WHERE e.incident_id = ?"
-            " ORDER BY d.seq, d.runner", (incident_id,))
+            " ORDER BY d.seq, d.runner",
+            (incident_id,),
+        )
         return IncidentRecord(
-            incident_id, json.loads(row[1]), row[2], row[3], tuple(map(tuple, history)),
-            tuple(k[0] for k in keys), tuple(TaskState(*t) for t in tasks),
-            tuple(DeliveryState(*d) for d in deliveries))
+            incident_id,
+            json.loads(row[1]),
+            row[2],
+            row[3],
+            tuple(map(tuple, history)),
+            tuple(k[0] for k in keys),
+            tuple(TaskState(*t) for t in tasks),
+            tuple(DeliveryState(*d) for d in deliveries),
+        )
 
     def task(self, key: str, task_id: str) -> TaskState | None:
-        rows = self._query(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE key = ? AND task_id = ?",
-                           (key, task_id))
+        rows = self._query(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE key = ? AND task_id = ?", (key, task_id)
+        )
         return TaskState(*rows[0]) if rows else None
 
-    def update_task(self, key: str, task_id: str, status: int, *, assignee: str = "",
-                    detail: str = "", updated_at: float | None = None) -> tuple[TaskState, bool] | None:
+    def update_task(
+        self,
+        key: str,
+        task_id: str,
+        status: int,
+        *,
+        assignee: str = "",
+        detail: str = "",
+        updated_at: float | None = None,
+    ) -> tuple[TaskState, bool] | None:
         """Set a task's status; an update older than the recorded one is ignored (applied=False).
 
         None when the activation has no such task.
         """
         at = time.time() if updated_at is None else updated_at
         with self._tx() as db:
-            row = db.execute("SELECT updated_at FROM tasks WHERE key = ? AND task_id = ?",
-                             (key, task_id)).fetchone()
+            row = db.execute(
+                "SELECT updated_at FROM tasks WHERE key = ? AND task_id = ?", (key, task_id)
+            ).fetchone()
             if row is None:
                 return None
             applied = row[0] is None or at >= row[0]
             if applied:
-                db.execute("UPDATE tasks SET status = ?, assignee = ?, detail = ?, updated_at = ?"
-                           " WHERE key = ? AND task_id = ?", (status, assignee, detail, at, key, task_id))
+                db.execute(
+                    "UPDATE tasks SET status = ?, assignee = ?, detail = ?, updated_at = ?"
+                    " WHERE key = ? AND task_id = ?",
+                    (status, assignee, detail, at, key, task_id),
+                )
         state = self.task(key, task_id)
         assert state is not None
         return state, applied
@@ -551,13 +692,15 @@ class Outbox:
         """Keep one analyst label; returns its position for `feedback_after`."""
         text = json.dumps(feedback, ensure_ascii=False, default=_json_default)
         with self._tx() as db:
-            return db.execute("INSERT INTO feedback (payload, received_at) VALUES (?, ?)",
-                              (text, time.time())).lastrowid
+            return db.execute(
+                "INSERT INTO feedback (payload, received_at) VALUES (?, ?)", (text, time.time())
+            ).lastrowid
 
     def feedback_after(self, cursor: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:
         """Feedback newer than `cursor` as (position, label), oldest first: what the model learns from."""
-        rows = self._query("SELECT seq, payload FROM feedback WHERE seq > ? ORDER BY seq LIMIT ?",
-                           (cursor, limit))
+        rows = self._query(
+            "SELECT seq, payload FROM feedback WHERE seq > ? ORDER BY seq LIMIT ?", (cursor, limit)
+        )
         return [(seq, json.loads(payload)) for seq, payload in rows]
 
     # -- change feed for the metrics store -----------------------------------
@@ -573,7 +716,9 @@ class Outbox:
             "SELECT d.runner, d.seq, e.key, e.kind, e.incident_id, e.brand, e.category, e.tier,"
             " e.departments, d.attempts, d.status, d.detail, e.enqueued_at, d.delivered_at,"
             " d.updated_at FROM deliveries d JOIN events e ON e.seq = d.seq"
-            " WHERE d.updated_at > ? ORDER BY d.updated_at LIMIT ?", (since, limit))
+            " WHERE d.updated_at > ? ORDER BY d.updated_at LIMIT ?",
+            (since, limit),
+        )
 
     def tasks_changed_since(self, since: float, limit: int = 50_000) -> list[tuple]:
         """Tasks created or updated after `since` (epoch s), oldest first (columns of `tasks`).
@@ -584,14 +729,29 @@ class Outbox:
             "SELECT t.key, t.task_id, t.incident_id, t.brand, t.department, t.status, t.assignee,"
             " t.detail, t.due_at, coalesce(t.updated_at, e.enqueued_at) AS changed"
             " FROM tasks t JOIN events e ON e.key = t.key WHERE changed > ?"
-            " ORDER BY changed LIMIT ?", (since, limit))
+            " ORDER BY changed LIMIT ?",
+            (since, limit),
+        )
 
 
-_EVENT_FIELDS = ("seq", "key", "kind", "payload", "brand", "category", "tier", "departments",
-                 "priority", "incident_id", "enqueued_at")
+_EVENT_FIELDS = (
+    "seq",
+    "key",
+    "kind",
+    "payload",
+    "brand",
+    "category",
+    "tier",
+    "departments",
+    "priority",
+    "incident_id",
+    "enqueued_at",
+)
 _EVENT_COLUMNS = ", ".join(_EVENT_FIELDS)
 _EVENT_COLUMNS_E = ", ".join(f"e.{c}" for c in _EVENT_FIELDS)
-_TASK_COLUMNS = "key, task_id, incident_id, brand, department, status, assignee, detail, due_at, updated_at"
+_TASK_COLUMNS = (
+    "key, task_id, incident_id, brand, department, status, assignee, detail, due_at, updated_at"
+)
 
 
 def _event(row: tuple) -> Event:

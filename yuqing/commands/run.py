@@ -25,7 +25,9 @@ def _flag(group, flag: str, env: str, *, default=None, many: bool = False, help:
     if many:
         value = os.environ.get(env)
         kw["action"] = "append"
-        kw["default"] = [kw.get("type", str)(v) for v in value.split(os.pathsep) if v] if value else []
+        kw["default"] = (
+            [kw.get("type", str)(v) for v in value.split(os.pathsep) if v] if value else []
+        )
         help = f"{help} (repeatable; env {env}, paths joined by '{os.pathsep}')"
     else:
         kw["default"] = os.environ.get(env, default)
@@ -42,92 +44,273 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "also be set by the environment variable named in its help.",
         formatter_class=HelpFormatter,
     )
-    _flag(p, "--input", "YUQING_INPUT", default="demo",
-          help="demo | PATH.jsonl | - (stdin) | kafka://HOST:PORT/TOPIC[?until=end]")
-    _flag(p, "--store", "YUQING_STORE", default=DEFAULT_STORE,
-          help="chdb:///DIR[?database=NAME] or clickhouse://USER:PASS@HOST:8123/DB")
-    _flag(p, "--alerts", "YUQING_ALERTS", default="var/alerts.jsonl",
-          help="PATH.jsonl or kafka://HOST:PORT/TOPIC")
-    _flag(p, "--dlq", "YUQING_DLQ", default="var/dead_letters.jsonl",
-          help="dead-letter output: PATH.jsonl or kafka://HOST:PORT/TOPIC")
-    _flag(p, "--recovery", "YUQING_RECOVERY", type=Path,
-          help="directory for Bytewax recovery snapshots; restarts resume from it (off by default)")
-    _flag(p, "--snapshot-interval", "YUQING_SNAPSHOT_INTERVAL", type=float, default="10",
-          metavar="SECONDS", help="how often state is snapshotted (with --recovery)")
-    _flag(p, "--window", "YUQING_WINDOW", type=int, default="60", metavar="SECONDS",
-          help="length of the event-time metric windows")
-    _flag(p, "--lateness", "YUQING_LATENESS", type=int, default="30", metavar="SECONDS",
-          help="how long a window waits for late mentions before it closes")
-    _flag(p, "--brands", "YUQING_BRANDS", type=Path, many=True,
-          help="extra brand dictionary YAML (see yuqing/data/brands.yaml)")
-    _flag(p, "--max-brands", "YUQING_MAX_BRANDS", type=int, default="1000", metavar="N",
-          help="brands not in the brand dictionary that are watched, at most; mentions naming "
-          "further ones are dead-lettered")
-    _flag(p, "--feedback", "YUQING_FEEDBACK",
-          help="analysts' labels and verdicts: PATH.jsonl or kafka://HOST:PORT/feedback "
-          "(off by default)")
-    _flag(p, "--engine", "YUQING_ENGINE", default="jieba", choices=("jieba", "rjieba", "auto"),
-          help="segmentation engine: jieba (reference), rjieba (fast), auto (rjieba when installed)")
-    _flag(p, "--user-dict", "YUQING_USER_DICTS", type=Path, many=True,
-          help="extra jieba user dictionary")
-    _flag(p, "--lexicon", "YUQING_LEXICONS", type=Path, many=True,
-          help="extra risk lexicon YAML (see yuqing/data/risk_lexicon.yaml)")
-    _flag(p, "--workers", "YUQING_WORKERS", type=int, default="1",
-          help="worker threads in this process (scale out with processes instead: "
-          "python -m bytewax.run -i/-a)")
+    _flag(
+        p,
+        "--input",
+        "YUQING_INPUT",
+        default="demo",
+        help="demo | PATH.jsonl | - (stdin) | kafka://HOST:PORT/TOPIC[?until=end]",
+    )
+    _flag(
+        p,
+        "--store",
+        "YUQING_STORE",
+        default=DEFAULT_STORE,
+        help="chdb:///DIR[?database=NAME] or clickhouse://USER:PASS@HOST:8123/DB",
+    )
+    _flag(
+        p,
+        "--alerts",
+        "YUQING_ALERTS",
+        default="var/alerts.jsonl",
+        help="PATH.jsonl or kafka://HOST:PORT/TOPIC",
+    )
+    _flag(
+        p,
+        "--dlq",
+        "YUQING_DLQ",
+        default="var/dead_letters.jsonl",
+        help="dead-letter output: PATH.jsonl or kafka://HOST:PORT/TOPIC",
+    )
+    _flag(
+        p,
+        "--recovery",
+        "YUQING_RECOVERY",
+        type=Path,
+        help="directory for Bytewax recovery snapshots; restarts resume from it (off by default)",
+    )
+    _flag(
+        p,
+        "--snapshot-interval",
+        "YUQING_SNAPSHOT_INTERVAL",
+        type=float,
+        default="10",
+        metavar="SECONDS",
+        help="how often state is snapshotted (with --recovery)",
+    )
+    _flag(
+        p,
+        "--window",
+        "YUQING_WINDOW",
+        type=int,
+        default="60",
+        metavar="SECONDS",
+        help="length of the event-time metric windows",
+    )
+    _flag(
+        p,
+        "--lateness",
+        "YUQING_LATENESS",
+        type=int,
+        default="30",
+        metavar="SECONDS",
+        help="how long a window waits for late mentions before it closes",
+    )
+    _flag(
+        p,
+        "--brands",
+        "YUQING_BRANDS",
+        type=Path,
+        many=True,
+        help="extra brand dictionary YAML (see yuqing/data/brands.yaml)",
+    )
+    _flag(
+        p,
+        "--max-brands",
+        "YUQING_MAX_BRANDS",
+        type=int,
+        default="1000",
+        metavar="N",
+        help="brands not in the brand dictionary that are watched, at most; mentions naming "
+        "further ones are dead-lettered",
+    )
+    _flag(
+        p,
+        "--feedback",
+        "YUQING_FEEDBACK",
+        help="analysts' labels and verdicts: PATH.jsonl or kafka://HOST:PORT/feedback "
+        "(off by default)",
+    )
+    _flag(
+        p,
+        "--engine",
+        "YUQING_ENGINE",
+        default="jieba",
+        choices=("jieba", "rjieba", "auto"),
+        help="segmentation engine: jieba (reference), rjieba (fast), auto (rjieba when installed)",
+    )
+    _flag(
+        p,
+        "--user-dict",
+        "YUQING_USER_DICTS",
+        type=Path,
+        many=True,
+        help="extra jieba user dictionary",
+    )
+    _flag(
+        p,
+        "--lexicon",
+        "YUQING_LEXICONS",
+        type=Path,
+        many=True,
+        help="extra risk lexicon YAML (see yuqing/data/risk_lexicon.yaml)",
+    )
+    _flag(
+        p,
+        "--workers",
+        "YUQING_WORKERS",
+        type=int,
+        default="1",
+        help="worker threads in this process (scale out with processes instead: "
+        "python -m bytewax.run -i/-a)",
+    )
     link = p.add_argument_group("early warning and linkage")
-    _flag(link, "--playbooks", "YUQING_PLAYBOOKS", type=Path, many=True,
-          help="extra playbook folder, added to the shipped library; an invalid library stops "
-          "the start")
-    _flag(link, "--warning-config", "YUQING_WARNING_CONFIG", type=Path,
-          help="YAML with tier thresholds per brand/category (see docs/early_warning.md)")
-    _flag(link, "--customers", "YUQING_CUSTOMERS", type=Path,
-          help="YAML mapping source:author_id to customer ids, for complaint tickets")
-    _flag(link, "--outbox", "YUQING_OUTBOX", type=Path, default="var/outbox.sqlite3",
-          help="durable outbox of activations and tickets")
-    _flag(link, "--bus", "YUQING_BUS", default="127.0.0.1:50151",
-          help="HOST:PORT of the gRPC action bus served while running, or off")
-    _flag(link, "--tokens", "YUQING_TOKENS", type=Path, help="runner token file (YAML, hashed tokens)")
+    _flag(
+        link,
+        "--playbooks",
+        "YUQING_PLAYBOOKS",
+        type=Path,
+        many=True,
+        help="extra playbook folder, added to the shipped library; an invalid library stops "
+        "the start",
+    )
+    _flag(
+        link,
+        "--warning-config",
+        "YUQING_WARNING_CONFIG",
+        type=Path,
+        help="YAML with tier thresholds per brand/category (see docs/early_warning.md)",
+    )
+    _flag(
+        link,
+        "--customers",
+        "YUQING_CUSTOMERS",
+        type=Path,
+        help="YAML mapping source:author_id to customer ids, for complaint tickets",
+    )
+    _flag(
+        link,
+        "--outbox",
+        "YUQING_OUTBOX",
+        type=Path,
+        default="var/outbox.sqlite3",
+        help="durable outbox of activations and tickets",
+    )
+    _flag(
+        link,
+        "--bus",
+        "YUQING_BUS",
+        default="127.0.0.1:50151",
+        help="HOST:PORT of the gRPC action bus served while running, or off",
+    )
+    _flag(
+        link, "--tokens", "YUQING_TOKENS", type=Path, help="runner token file (YAML, hashed tokens)"
+    )
     _flag(link, "--tls-cert", "YUQING_TLS_CERT", help="bus server certificate (PEM); turns TLS on")
     _flag(link, "--tls-key", "YUQING_TLS_KEY", help="bus server private key (PEM)")
-    _flag(link, "--tls-client-ca", "YUQING_TLS_CLIENT_CA",
-          help="CA that runner certificates must chain to (mTLS)")
-    link.add_argument("--insecure-plaintext", action="store_true",
-                      default=_env("YUQING_BUS_INSECURE_PLAINTEXT", "") == "1",
-                      help="serve --tokens without TLS off loopback: tokens cross the network "
-                      "in the clear (env YUQING_BUS_INSECURE_PLAINTEXT=1)")
-    _flag(p, "--progress-every", "YUQING_PROGRESS_EVERY", type=float, default="10",
-          metavar="SECONDS", help="log a progress line this often")
+    _flag(
+        link,
+        "--tls-client-ca",
+        "YUQING_TLS_CLIENT_CA",
+        help="CA that runner certificates must chain to (mTLS)",
+    )
+    link.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        default=_env("YUQING_BUS_INSECURE_PLAINTEXT", "") == "1",
+        help="serve --tokens without TLS off loopback: tokens cross the network "
+        "in the clear (env YUQING_BUS_INSECURE_PLAINTEXT=1)",
+    )
+    _flag(
+        p,
+        "--http",
+        "YUQING_HTTP",
+        default="off",
+        metavar="HOST:PORT",
+        help="serve /healthz (for probes) and /metrics (Prometheus) while running, or off",
+    )
+    _flag(
+        p,
+        "--progress-every",
+        "YUQING_PROGRESS_EVERY",
+        type=float,
+        default="10",
+        metavar="SECONDS",
+        help="log a progress line this often",
+    )
     demo = p.add_argument_group("demo input")
-    _flag(demo, "--demo-hours", "YUQING_DEMO_HOURS", type=float, default="6",
-          help="simulated hours of traffic")
-    _flag(demo, "--demo-rate", "YUQING_DEMO_RATE", type=float, default="2",
-          help="background mentions per minute per brand at the daily average")
-    _flag(demo, "--demo-seed", "YUQING_DEMO_SEED", type=int, default="7",
-          help="random seed (same seed, same data)")
+    _flag(
+        demo,
+        "--demo-hours",
+        "YUQING_DEMO_HOURS",
+        type=float,
+        default="6",
+        help="simulated hours of traffic",
+    )
+    _flag(
+        demo,
+        "--demo-rate",
+        "YUQING_DEMO_RATE",
+        type=float,
+        default="2",
+        help="background mentions per minute per brand at the daily average",
+    )
+    _flag(
+        demo,
+        "--demo-seed",
+        "YUQING_DEMO_SEED",
+        type=int,
+        default="7",
+        help="random seed (same seed, same data)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from yuqing.dataflows.launcher import RunOptions, launch
 
-    if (args.window <= 0 or args.lateness < 0 or args.snapshot_interval <= 0 or args.workers < 1
-            or args.max_brands < 0):
-        raise UserError("--window, --snapshot-interval and --workers must be positive, "
-                        "--lateness and --max-brands zero or more")
+    if (
+        args.window <= 0
+        or args.lateness < 0
+        or args.snapshot_interval <= 0
+        or args.workers < 1
+        or args.max_brands < 0
+    ):
+        raise UserError(
+            "--window, --snapshot-interval and --workers must be positive, "
+            "--lateness and --max-brands zero or more"
+        )
     options = RunOptions(
-        input=args.input, store=args.store, alerts=args.alerts, dlq=args.dlq,
-        recovery=args.recovery, snapshot_interval=timedelta(seconds=args.snapshot_interval),
-        window=timedelta(seconds=args.window), lateness=timedelta(seconds=args.lateness),
-        brand_files=tuple(args.brands), max_brands=args.max_brands,
+        input=args.input,
+        store=args.store,
+        alerts=args.alerts,
+        dlq=args.dlq,
+        recovery=args.recovery,
+        snapshot_interval=timedelta(seconds=args.snapshot_interval),
+        window=timedelta(seconds=args.window),
+        lateness=timedelta(seconds=args.lateness),
+        brand_files=tuple(args.brands),
+        max_brands=args.max_brands,
         user_dicts=tuple(args.user_dict),
-        lexicons=tuple(args.lexicon), engine=args.engine, feedback=args.feedback,
-        workers=args.workers, progress_every=args.progress_every,
-        playbooks=tuple(args.playbooks), warning_config=args.warning_config,
-        customers=args.customers, outbox=args.outbox, bus=args.bus, tokens=args.tokens,
-        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+        lexicons=tuple(args.lexicon),
+        engine=args.engine,
+        feedback=args.feedback,
+        workers=args.workers,
+        progress_every=args.progress_every,
+        playbooks=tuple(args.playbooks),
+        warning_config=args.warning_config,
+        customers=args.customers,
+        outbox=args.outbox,
+        bus=args.bus,
+        tokens=args.tokens,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
         insecure_plaintext=args.insecure_plaintext,
-        demo_hours=args.demo_hours, demo_rate=args.demo_rate, demo_seed=args.demo_seed,
+        http=args.http,
+        demo_hours=args.demo_hours,
+        demo_rate=args.demo_rate,
+        demo_seed=args.demo_seed,
     )
     started = time.perf_counter()
     summary = launch(options)
