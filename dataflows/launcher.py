@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+from bytewax.errors import BytewaxRuntimeError
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
@@ -18,14 +19,19 @@ from yuqing.core.endpoints import (
     DEFAULT_STORE,
     FileOutput,
     KafkaTopic,
+    kafka_settings,
     parse_input,
     parse_output,
     parse_store,
 )
+from yuqing.dataflows.drain import Drain
+from yuqing.dataflows.kafka_source import DEFAULT_GROUP
+from yuqing.dataflows.preflight import check_input, check_output, open_outbox
 from yuqing.dataflows.radar import FlowConfig, build_flow
+from yuqing.dataflows.sources import KafkaOptions
 from yuqing.dataflows.status import RunStatus, serve_status
 from yuqing.dataflows.tally import Tally
-from yuqing.errors import UserError
+from yuqing.errors import FlowFailed, UserError
 from yuqing.evaluation.demo import DemoConfig
 from yuqing.playbooks.library import PlaybookLibrary
 from yuqing.playbooks.tickets import CustomerMap
@@ -68,6 +74,9 @@ class RunOptions:
     tls_client_ca: str | None = None
     insecure_plaintext: bool = False  # allow --tokens without TLS off loopback
     http: str = "off"  # HOST:PORT of /healthz and /metrics
+    kafka_group: str = DEFAULT_GROUP
+    kafka_start: str = "committed"  # committed | earliest | latest, without a snapshot
+    kafka_config: Path | None = None  # librdkafka key=value settings for every Kafka endpoint
     ack_timeout: float = 30.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
@@ -83,11 +92,14 @@ class RunSummary:
     totals: dict[str, int]
     incidents: list[tuple]
     bus: str = ""
+    stopped_by: str = ""  # the signal that drained the run, if one did
+    exit_code: int = 0
 
     def render(self, seconds: float) -> str:
         c, cfg, t = self.counts, self.config, self.totals
+        ended = f"stopped by {self.stopped_by} (drained)" if self.stopped_by else "finished"
         lines = [
-            f"Yuqing Radar run finished in {seconds:.1f} s (input: {cfg.input.__class__.__name__})",
+            f"Yuqing Radar run {ended} in {seconds:.1f} s (input: {cfg.input.__class__.__name__})",
             f"  mentions written     {c.get('mentions', 0):>8,}   duplicates skipped "
             f"{c.get('duplicates', 0):,}, late for windows {c.get('late', 0):,}",
             f"  dead letters         {c.get('dead_letters', 0):>8,}   -> {_where(cfg.dlq)}",
@@ -136,13 +148,15 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
     An invalid playbook library, warning config or customer map stops here,
     with the file and field named, before any data moves.
     """
-    source = parse_input(options.input)
+    settings = kafka_settings(options.kafka_config)
+    source = _with(parse_input(options.input), settings)
     live = isinstance(source, KafkaTopic) and not source.stop_at_end  # runs until stopped
+    feedback = None if options.feedback is None else parse_input(options.feedback, "--feedback")
     return FlowConfig(
         input=source,
         store=parse_store(options.store),
-        alerts=parse_output(options.alerts, "--alerts"),
-        dlq=parse_output(options.dlq, "--dlq"),
+        alerts=_with(parse_output(options.alerts, "--alerts"), settings),
+        dlq=_with(parse_output(options.dlq, "--dlq"), settings),
         window=options.window,
         lateness=options.lateness,
         brand_files=options.brand_files,
@@ -150,7 +164,7 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         user_dicts=options.user_dicts,
         lexicons=options.lexicons,
         engine=options.engine,
-        feedback=None if options.feedback is None else parse_input(options.feedback, "--feedback"),
+        feedback=_with(feedback, settings),
         demo=DemoConfig(
             hours=options.demo_hours, base_per_minute=options.demo_rate, seed=options.demo_seed
         ),
@@ -166,7 +180,21 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         tick=timedelta(seconds=30) if live else None,
         bus_feedback=live,
         recovering=options.recovery is not None,
+        kafka=KafkaOptions(group=options.kafka_group, start=options.kafka_start),
     )
+
+
+def _with(spec, settings: dict[str, str]):
+    """A Kafka endpoint with the run's client settings under its own; anything else as is."""
+    return spec.with_settings(settings) if isinstance(spec, KafkaTopic) else spec
+
+
+def preflight(cfg: FlowConfig) -> None:
+    """Every destination and Kafka topic checked before the flow starts (one line if not)."""
+    check_input(cfg.input, "--input")
+    check_input(cfg.feedback, "--feedback")
+    check_output(cfg.alerts, "--alerts")
+    check_output(cfg.dlq, "--dlq")
 
 
 def recovery_config(directory: Path | None) -> RecoveryConfig | None:
@@ -177,8 +205,19 @@ def recovery_config(directory: Path | None) -> RecoveryConfig | None:
     if directory.exists() and not directory.is_dir():
         raise UserError(f"--recovery {directory}: not a directory; give a folder path")
     if not directory.exists() or not any(directory.glob("part-*.sqlite3")):
-        directory.mkdir(parents=True, exist_ok=True)
-        init_db_dir(directory, 1)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            init_db_dir(directory, 1)
+        except (OSError, RuntimeError) as err:
+            why = next(
+                (f"{p} is a file, not a folder" for p in directory.parents
+                 if p.exists() and not p.is_dir()),
+                getattr(err, "strerror", None) or str(err),
+            )
+            raise UserError(
+                f"--recovery {directory}: cannot make the recovery store there ({why}); "
+                "give a writable folder path"
+            ) from None
         log.info("initialised recovery store in %s", directory)
     else:
         log.info("resuming from recovery store in %s", directory)
@@ -275,11 +314,16 @@ def start_bus(options: RunOptions, outbox: Outbox) -> BusServer | None:
 
 
 def launch(options: RunOptions) -> RunSummary:
-    """Prepare the store and the bus, run the flow to its end, and summarise."""
-    outbox = Outbox(options.outbox)
+    """Check every endpoint, prepare the store and the bus, run the flow to its end, summarise.
+
+    SIGTERM and Ctrl-C drain the flow (see `drain`); the summary then says so
+    and carries the exit code 143 or 130.
+    """
+    outbox = open_outbox(options.outbox)
     server = mirror = status_http = None
     try:
         cfg = make_config(options, outbox)
+        preflight(cfg)
         recovery = recovery_config(options.recovery)
         if options.recovery is not None:  # outputs a killed run wrote before any snapshot
             files = [s.path for s in (cfg.alerts, cfg.dlq) if isinstance(s, FileOutput)]
@@ -301,15 +345,21 @@ def launch(options: RunOptions) -> RunSummary:
         stop_heartbeat = cfg.tally.heartbeat()
         if cfg.status is not None:
             cfg.status.state = "running"
+        drain = Drain(cfg.stop, recovering=recovery is not None)
         try:
-            cli_main(
-                flow,
-                workers_per_process=options.workers,
-                epoch_interval=options.snapshot_interval,
-                recovery_config=recovery,
-            )
+            with drain:
+                cli_main(
+                    flow,
+                    workers_per_process=options.workers,
+                    epoch_interval=options.snapshot_interval,
+                    recovery_config=recovery,
+                )
             if cfg.status is not None:
                 cfg.status.state = "finished"
+        except BytewaxRuntimeError as err:
+            if cfg.status is not None:
+                cfg.status.state = "failed"
+            raise flow_failure(err) from None
         except BaseException:
             if cfg.status is not None:
                 cfg.status.state = "failed"
@@ -324,7 +374,28 @@ def launch(options: RunOptions) -> RunSummary:
         if server is not None:
             server.stop(grace=1.0)
         outbox.close()
-    return summarise(cfg, server.address if server else "")
+    summary = summarise(cfg, server.address if server else "")
+    if drain.received is not None:
+        summary.stopped_by, summary.exit_code = drain.received.name, drain.exit_code
+    return summary
+
+
+def flow_failure(err: BaseException) -> Exception:
+    """What failed inside the flow, as one line: our own error, or the innermost cause."""
+    log.debug("the flow failed", exc_info=err)
+    seen, cause = set(), err
+    while True:
+        if isinstance(cause, UserError):
+            return cause
+        inner = cause.__cause__ or cause.__context__
+        if inner is None or id(inner) in seen:
+            break
+        seen.add(id(cause))
+        cause = inner
+    if isinstance(cause, OSError):
+        return UserError(f"the flow stopped: {cause}")
+    first = str(cause).strip().splitlines()[-1:] or [type(cause).__name__]
+    return FlowFailed(f"the flow stopped: {type(cause).__name__}: {first[0]}")
 
 
 def summarise(cfg: FlowConfig, bus: str = "") -> RunSummary:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from threading import Event
 
 import bytewax.operators as op
 import bytewax.operators.windowing as win
@@ -31,7 +32,7 @@ from yuqing.core.records import DeadLetter
 from yuqing.dataflows import linkage, steps
 from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.clock import ResumingEventClock
-from yuqing.dataflows.sources import OutboxFeedbackSource, read_input
+from yuqing.dataflows.sources import KafkaOptions, OutboxFeedbackSource, read_input
 from yuqing.dataflows.status import RunStatus
 from yuqing.dataflows.tally import Tally
 from yuqing.dataflows.warning import (
@@ -87,6 +88,8 @@ class FlowConfig:
     recovering: bool = False  # snapshot keyed state (only needed with --recovery)
     demo: DemoConfig = field(default_factory=DemoConfig)
     tally: Tally = field(default_factory=Tally)
+    stop: Event = field(default_factory=Event)  # set on SIGTERM/Ctrl-C: inputs end, the flow drains
+    kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
 
 
 def _output(
@@ -118,7 +121,12 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
 
     status = cfg.status
     raw, input_errors = read_input(
-        flow, cfg.input, cfg.demo, on_message=status.kafka.saw if status else None
+        flow,
+        cfg.input,
+        cfg.demo,
+        on_message=status.kafka.saw if status else None,
+        stop=cfg.stop,
+        kafka=cfg.kafka,
     )
     feedback = _read_feedback(flow, cfg, tally)
     analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
@@ -219,7 +227,9 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     by_brand_source = op.key_on("key_by_brand_source", enriched, steps.brand_source_key)
     # ("brand\x1fsource", EnrichedMention)
     clock = ResumingEventClock(
-        lambda e: e.mention.published_at, wait_for_system_duration=cfg.lateness
+        lambda e: e.mention.published_at,
+        wait_for_system_duration=cfg.lateness,
+        keep_open=lambda: cfg.recovering and cfg.stop.is_set(),  # drained to resume: keep windows
     )
     windower = TumblingWindower(length=cfg.window, align_to=WINDOW_ALIGN)
     windows = win.fold_window(
@@ -400,9 +410,13 @@ def _read_feedback(flow: Dataflow, cfg: FlowConfig, tally: Tally):
         return None
     streams = []
     if cfg.feedback is not None:
-        streams.append(read_input(flow, cfg.feedback, name="read_feedback")[0])
+        streams.append(
+            read_input(flow, cfg.feedback, name="read_feedback", stop=cfg.stop, kafka=cfg.kafka)[0]
+        )
     if cfg.bus_feedback:
-        streams.append(op.input("read_bus_feedback", flow, OutboxFeedbackSource(cfg.outbox)))
+        streams.append(
+            op.input("read_bus_feedback", flow, OutboxFeedbackSource(cfg.outbox, cfg.stop))
+        )
     raw = streams[0] if len(streams) == 1 else op.merge("all_feedback", *streams)
     parsed = op.map("parse_feedback", raw, steps.parse_feedback_record)
     valid = op.branch("split_feedback", parsed, lambda x: not isinstance(x, DeadLetter))

@@ -2,6 +2,8 @@
 
 Replayable inputs (file, demo, Kafka) snapshot their position, so `--recovery`
 resumes exactly where the last snapshot was taken. Stdin cannot be replayed.
+Every input ends at its next batch once the run's `stop` event is set (SIGTERM,
+Ctrl-C), so the flow drains: sinks flush and the last snapshot is taken.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import select
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from threading import Event
 
 from bytewax import operators as op
-from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import (
     DynamicSource,
@@ -25,24 +28,27 @@ from bytewax.inputs import (
     StatefulSourcePartition,
     StatelessSourcePartition,
 )
-from confluent_kafka import OFFSET_BEGINNING
 
 from yuqing.bus.outbox import Outbox
 from yuqing.core.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
-from yuqing.core.records import DeadLetter, RawRecord
+from yuqing.core.records import RawRecord
+from yuqing.dataflows.kafka_source import DEFAULT_GROUP, KafkaInput
 from yuqing.evaluation.demo import DemoConfig, DemoGenerator
 
 BATCH_LINES = 2000
 
 
 class _FilePartition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, path: Path, resume_at: int | None) -> None:
+    def __init__(self, path: Path, resume_at: int | None, stop: Event) -> None:
         self._path = path
+        self._stop = stop
         self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
         self._file.seek(resume_at or 0)
         self._name = path.name
 
     def next_batch(self) -> list[RawRecord]:
+        if self._stop.is_set():
+            raise StopIteration
         batch = []
         for _ in range(BATCH_LINES):
             offset = self._file.tell()
@@ -66,22 +72,26 @@ class _FilePartition(StatefulSourcePartition[RawRecord, int]):
 class JsonlFileSource(FixedPartitionedSource[RawRecord, int]):
     """One JSONL file; origin of each record is `name@byte_offset`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, stop: Event | None = None) -> None:
         self.path = path
+        self.stop = stop if stop is not None else Event()
 
     def list_parts(self) -> list[str]:
         return [str(self.path)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _FilePartition:
-        return _FilePartition(self.path, resume_state)
+        return _FilePartition(self.path, resume_state, self.stop)
 
 
 class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, config: DemoConfig, resume_at: int | None) -> None:
+    def __init__(self, config: DemoConfig, resume_at: int | None, stop: Event) -> None:
+        self._stop = stop
         self._position = resume_at or 0
         self._lines = itertools.islice(iter(DemoGenerator(config)), self._position, None)
 
     def next_batch(self) -> list[RawRecord]:
+        if self._stop.is_set():
+            raise StopIteration
         batch = [
             RawRecord(f"demo#{self._position + i}", line)
             for i, line in enumerate(itertools.islice(self._lines, 500))
@@ -98,23 +108,27 @@ class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
 class DemoSource(FixedPartitionedSource[RawRecord, int]):
     """The deterministic demo stream; its snapshot is the number of records emitted."""
 
-    def __init__(self, config: DemoConfig | None = None) -> None:
+    def __init__(self, config: DemoConfig | None = None, stop: Event | None = None) -> None:
         self.config = config or DemoConfig()
+        self.stop = stop if stop is not None else Event()
 
     def list_parts(self) -> list[str]:
         return ["demo"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _DemoPartition:
-        return _DemoPartition(self.config, resume_state)
+        return _DemoPartition(self.config, resume_state, self.stop)
 
 
 class _StdinPartition(StatelessSourcePartition[RawRecord]):
-    def __init__(self) -> None:
+    def __init__(self, stop: Event) -> None:
+        self._stop = stop
         self._stream = sys.stdin.buffer
         self._count = 0
         self._run = f"stdin:{int(time.time())}:{os.getpid()}"
 
     def next_batch(self) -> list[RawRecord]:
+        if self._stop.is_set():
+            raise StopIteration
         batch: list[RawRecord] = []
         while len(batch) < BATCH_LINES:
             if batch and not select.select([self._stream], [], [], 0)[0]:
@@ -134,8 +148,11 @@ class _StdinPartition(StatelessSourcePartition[RawRecord]):
 class StdinSource(DynamicSource[RawRecord]):
     """JSONL on standard input, read by worker 0 only."""
 
+    def __init__(self, stop: Event | None = None) -> None:
+        self.stop = stop if stop is not None else Event()
+
     def build(self, step_id: str, worker_index: int, worker_count: int) -> StatelessSourcePartition:
-        return _StdinPartition() if worker_index == 0 else _NothingPartition()
+        return _StdinPartition(self.stop) if worker_index == 0 else _NothingPartition()
 
 
 class _NothingPartition(StatelessSourcePartition[RawRecord]):
@@ -144,11 +161,14 @@ class _NothingPartition(StatelessSourcePartition[RawRecord]):
 
 
 class _OutboxFeedbackPartition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, outbox: Outbox, resume_at: int | None) -> None:
+    def __init__(self, outbox: Outbox, resume_at: int | None, stop: Event) -> None:
+        self._stop = stop
         self._outbox = outbox
         self._cursor = resume_at or 0
 
     def next_batch(self) -> list[RawRecord]:
+        if self._stop.is_set():
+            raise StopIteration
         rows = self._outbox.feedback_after(self._cursor, limit=500)
         if rows:
             self._cursor = rows[-1][0]
@@ -171,28 +191,23 @@ class OutboxFeedbackSource(FixedPartitionedSource[RawRecord, int]):
     It never ends: use it only with live inputs.
     """
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, stop: Event | None = None) -> None:
         self.outbox = outbox
+        self.stop = stop if stop is not None else Event()
 
     def list_parts(self) -> list[str]:
         return ["bus-feedback"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None):
-        return _OutboxFeedbackPartition(self.outbox, resume_state)
+        return _OutboxFeedbackPartition(self.outbox, resume_state, self.stop)
 
 
-def kafka_record(msg: KafkaSourceMessage | object) -> RawRecord | DeadLetter:
-    """A Kafka message as a RawRecord, or a DeadLetter for consumer errors and empty values."""
-    if isinstance(msg, KafkaSourceMessage):
-        origin = f"kafka:{msg.topic}/{msg.partition}@{msg.offset}"
-        if msg.value is None:
-            return DeadLetter(origin, "empty Kafka message (tombstone)", b"")
-        return RawRecord(origin, msg.value)
-    error = getattr(msg, "err", None)
-    inner = getattr(msg, "msg", None)
-    origin = f"kafka:{getattr(inner, 'topic', '?')}/{getattr(inner, 'partition', '?')}@{getattr(inner, 'offset', '?')}"
-    data = getattr(inner, "value", None) or b""
-    return DeadLetter(origin, f"Kafka consumer error: {error}", data)
+@dataclass(frozen=True)
+class KafkaOptions:
+    """How the Kafka input consumes: its consumer group and where partitions without a snapshot start."""
+
+    group: str = DEFAULT_GROUP
+    start: str = "committed"
 
 
 def read_input(
@@ -201,40 +216,28 @@ def read_input(
     demo: DemoConfig | None = None,
     name: str = "read",
     on_message: Callable[[str, int, int], None] | None = None,
+    stop: Event | None = None,
+    kafka: KafkaOptions | None = None,
 ) -> tuple[Stream, Stream | None]:
     """Add the input step(s) named `name`; returns RawRecords and, for Kafka, its DeadLetters.
 
     ``on_message(topic, partition, offset)`` sees every Kafka message taken (for the lag).
     """
+    stop = stop if stop is not None else Event()
     if isinstance(spec, KafkaTopic):
-        source = KafkaSource(
-            [spec.bootstrap],
-            [spec.topic],
-            tail=not spec.stop_at_end,
-            starting_offset=OFFSET_BEGINNING,
-            raise_on_errors=False,
-            batch_size=2000,
+        kafka = kafka or KafkaOptions()
+        source = KafkaInput(
+            spec, group=kafka.group, start=kafka.start, stop=stop, on_message=on_message
         )
-        messages = op.input(f"{name}_kafka", flow, source)
-        if on_message is not None:
-            op.inspect(
-                f"{name}_kafka_position",
-                messages,
-                lambda _s, m: (
-                    on_message(m.topic, m.partition, m.offset)
-                    if isinstance(m, KafkaSourceMessage)
-                    else None
-                ),
-            )
-        records = op.map(f"{name}_kafka_record", messages, kafka_record)
+        records = op.input(f"{name}_kafka", flow, source)
         split = op.branch(f"{name}_kafka_ok", records, lambda r: isinstance(r, RawRecord))
         return split.trues, split.falses
     if isinstance(spec, DemoInput):
-        source = DemoSource(demo)
+        source = DemoSource(demo, stop)
     elif isinstance(spec, StdinInput):
-        source = StdinSource()
+        source = StdinSource(stop)
     elif isinstance(spec, FileInput):
-        source = JsonlFileSource(spec.path)
+        source = JsonlFileSource(spec.path, stop)
     else:  # pragma: no cover - exhaustive over InputSpec
         raise TypeError(spec)
     return op.input(name, flow, source), None

@@ -15,12 +15,17 @@ DEPLOY = REPO / "deploy"
 def test_compose_file_runs_kafka_clickhouse_grafana_and_the_service_from_our_dockerfile():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert set(services) == {"kafka", "clickhouse", "grafana", "yuqing"}
+    assert set(services) == {"kafka", "kafka-topics", "clickhouse", "grafana", "yuqing"}
+    topics = " ".join(services["kafka-topics"]["command"])
+    service_command = " ".join(services["yuqing"]["command"])
+    for topic in ("mentions", "alerts", "mentions.dlq", "feedback"):  # the run checks they exist
+        assert f"kafka://kafka:9092/{topic}" in service_command and topic in topics
+    assert services["yuqing"]["stop_grace_period"] == "60s"
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft
     assert services["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
     grafana = services["grafana"]
-    assert grafana["environment"]["GF_INSTALL_PLUGINS"] == "grafana-clickhouse-datasource"
+    assert grafana["environment"]["GF_INSTALL_PLUGINS"] == "grafana-clickhouse-datasource 4.5.1"
     assert grafana["environment"]["YUQING_CH_GRAFANA_USER"] == "grafana_ro"
     mounts = " ".join(grafana["volumes"])
     assert "../grafana/provisioning:/etc/grafana/provisioning" in mounts

@@ -28,7 +28,7 @@ def test_inputs_are_recognised(tmp_path):
 
 
 @pytest.mark.parametrize("spec", ["missing.jsonl", "kafka://host/topic", "kafka://h:1/",
-                                  "kafka://h:1/t?from=x", "ftp://x/y"])
+                                  "kafka://h:1/t?From=x", "ftp://x/y"])
 def test_bad_inputs_say_what_works(spec):
     with pytest.raises(UserError, match="--input"):
         parse_input(spec)

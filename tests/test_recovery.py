@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -16,17 +15,10 @@ from yuqing.dataflows.launcher import RunOptions, launch
 
 from mentions_factory import WINDOW_QUERY, encode, expected_windows, make_mentions, rows_to_windows
 from process_lines import wait_for_line
+from replay_runs import COMPARED, history, produce_demo_by_brand, run_args, tables
 from store_fixtures import sql_in_subprocess
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-def _run_args(source: str, store: str, tmp_path) -> list[str]:
-    return [sys.executable, "-m", "yuqing.cli", "run", "--input", source, "--store", store,
-            "--recovery", str(tmp_path / "recovery"), "--snapshot-interval", "0.2",
-            "--alerts", str(tmp_path / "alerts.jsonl"), "--dlq", str(tmp_path / "dlq.jsonl"),
-            "--progress-every", "0.1", "--bus", "127.0.0.1:0",
-            "--outbox", str(tmp_path / "outbox.sqlite3")]
 
 
 @pytest.mark.parametrize("down", [0.0, 8.0])  # seconds the run stays down before its restart
@@ -40,7 +32,7 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     live = f"kafka://{kafka_broker.bootstrap}/{topic}"
 
     lateness = ["--lateness", "1"] if down else []  # a downtime far longer than the lateness
-    first = subprocess.Popen(_run_args(live, crash_store, tmp_path) + lateness,
+    first = subprocess.Popen(run_args(live, crash_store, tmp_path) + lateness,
                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         wait_for_line(first, "running:", timeout=60)
@@ -69,7 +61,7 @@ def test_a_flow_killed_mid_stream_resumes_with_nothing_lost_and_nothing_counted_
     assert 0 < written < len(mentions), "the kill must land mid-stream"
 
     time.sleep(down)  # the downtime must not count as stream time: no mention may turn late
-    resumed = subprocess.run(_run_args(live + "?until=end", crash_store, tmp_path) + lateness,
+    resumed = subprocess.run(run_args(live + "?until=end", crash_store, tmp_path) + lateness,
                              capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming from recovery store" in resumed.stderr
@@ -102,7 +94,7 @@ def test_a_run_killed_before_its_first_snapshot_leaves_no_alert_twice(tmp_path):
     from yuqing.evaluation.demo import DemoConfig, DemoGenerator
 
     (tmp_path / "in.jsonl").write_bytes(b"\n".join(DemoGenerator(DemoConfig(hours=24))) + b"\n")
-    args = _run_args(str(tmp_path / "in.jsonl"), f"chdb://{tmp_path}/crash?database=radar", tmp_path)
+    args = run_args(str(tmp_path / "in.jsonl"), f"chdb://{tmp_path}/crash?database=radar", tmp_path)
     args[args.index("--snapshot-interval") + 1] = "600"  # no snapshot before the kill
     alerts = tmp_path / "alerts.jsonl"
     first = subprocess.Popen(args, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -127,55 +119,17 @@ def test_a_run_killed_before_its_first_snapshot_leaves_no_alert_twice(tmp_path):
     assert sorted(keys) == sorted(json.loads(x)["key"] for x in reference.read_bytes().splitlines())
 
 
-COMPARED = {  # every table the flow writes, without the columns that hold the wall clock
-    "mentions": "* EXCEPT ingested_at", "window_metrics": "*", "dead_letters": "* EXCEPT received_at",
-    "alerts": "*", "incidents": "*", "activations": "*",
-}
-
-
-def _tables(store: str) -> dict[str, list]:
-    return {name: sql_in_subprocess(store, f"SELECT {columns} FROM {name} FINAL ORDER BY ALL")
-            for name, columns in COMPARED.items()}
-
-
-def _history(outbox) -> dict[str, list]:
-    import sqlite3
-
-    db = sqlite3.connect(outbox)
-    rows = db.execute("SELECT incident_id, from_tier, to_tier, risk_score, at FROM tier_changes"
-                      " ORDER BY incident_id, coalesce(seq, 0), rowid").fetchall()
-    db.close()
-    out: dict[str, list] = {}
-    for incident_id, *change in rows:
-        out.setdefault(incident_id, []).append(tuple(change))
-    return out
-
-
-def test_ten_random_kills_during_a_replay_give_the_same_tables_alerts_and_history(
+def test_ten_random_kills_during_a_replay_give_the_same_tables_alerts_andhistory(
         kafka_broker, kafka_topic_factory, tmp_path):
-    import json as _json
     import random
 
-    from yuqing.evaluation.demo import DemoConfig, DemoGenerator
-    from yuqing.text.brands import BrandMatcher
-
-    brands = BrandMatcher.default()
     topic = kafka_topic_factory(partitions=3)
-    by_brand: dict[bytes | None, list[bytes]] = {}
-    for line in DemoGenerator(DemoConfig(hours=12, base_per_minute=3.0)):
-        try:
-            obj = _json.loads(line)
-            brand = (obj.get("brand") or brands.match(obj.get("text", "")) or "").encode()
-        except ValueError:
-            brand = None  # a malformed line: any partition
-        by_brand.setdefault(brand or None, []).append(line)
-    for brand, lines in by_brand.items():
-        kafka_broker.produce(topic, lines, key=brand)
+    produce_demo_by_brand(kafka_broker, topic)
     replay = f"kafka://{kafka_broker.bootstrap}/{topic}?until=end"
 
     crash = tmp_path / "crash"
     crash.mkdir()
-    args = _run_args(replay, f"chdb://{crash}/store?database=radar", crash)
+    args = run_args(replay, f"chdb://{crash}/store?database=radar", crash)
     rng = random.Random(5)
     kills = 0
     for _ in range(30):  # up to 30 tries to land 10 kills mid-replay
@@ -198,11 +152,11 @@ def test_ten_random_kills_during_a_replay_give_the_same_tables_alerts_and_histor
 
     ref = tmp_path / "ref"
     ref.mkdir()
-    reference = subprocess.run(_run_args(replay, f"chdb://{ref}/store?database=radar", ref),
+    reference = subprocess.run(run_args(replay, f"chdb://{ref}/store?database=radar", ref),
                                capture_output=True, text=True, timeout=300, check=False)
     assert reference.returncode == 0, reference.stderr[-2000:]
 
-    crashed, uninterrupted = _tables(f"chdb://{crash}/store?database=radar"), _tables(
+    crashed, uninterrupted = tables(f"chdb://{crash}/store?database=radar"), tables(
         f"chdb://{ref}/store?database=radar")
     for name in COMPARED:
         assert crashed[name] == uninterrupted[name], f"table {name} differs after {kills} kills"
@@ -210,4 +164,4 @@ def test_ten_random_kills_during_a_replay_give_the_same_tables_alerts_and_histor
     crashed_alerts = (crash / "alerts.jsonl").read_bytes().splitlines()
     assert len(crashed_alerts) == len(set(crashed_alerts)), "an alert record came twice"
     assert sorted(crashed_alerts) == sorted((ref / "alerts.jsonl").read_bytes().splitlines())
-    assert _history(crash / "outbox.sqlite3") == _history(ref / "outbox.sqlite3")
+    assert history(crash / "outbox.sqlite3") == history(ref / "outbox.sqlite3")

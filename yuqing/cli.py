@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from yuqing import __version__
-from yuqing.errors import UserError
+from yuqing.errors import FlowFailed, UserError
 
 # Subcommand modules, in the order `yuqing --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"yuqing {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FlowFailed as err:
+        print(f"yuqing {args.command}: error: {err} (--log-level DEBUG shows where)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"yuqing {args.command}: interrupted", file=sys.stderr)
         return 130

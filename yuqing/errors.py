@@ -7,3 +7,11 @@ class UserError(Exception):
     The CLI prints the message on one line and exits with code 2; it never
     shows a traceback for these.
     """
+
+
+class FlowFailed(Exception):
+    """Something failed inside the running flow that is not a user's mistake.
+
+    The CLI prints the message on one line (the traceback is logged at DEBUG)
+    and exits with code 1.
+    """

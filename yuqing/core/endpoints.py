@@ -8,7 +8,8 @@ dataflow and sinks open what these describe.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -25,10 +26,19 @@ class KafkaTopic:
     brokers: tuple[str, ...]
     topic: str
     stop_at_end: bool = False  # inputs only: end the run at the end of every partition
+    settings: tuple[tuple[str, str], ...] = ()  # librdkafka client settings (SASL, SSL, client.id…)
 
     @property
     def bootstrap(self) -> str:
         return ",".join(self.brokers)
+
+    def client_config(self, **extra: object) -> dict[str, object]:
+        """The librdkafka configuration for this endpoint: brokers, its settings, then `extra`."""
+        return {"bootstrap.servers": self.bootstrap, **dict(self.settings), **extra}
+
+    def with_settings(self, defaults: dict[str, str]) -> KafkaTopic:
+        """This endpoint with `defaults` (from a file or the environment) under its own settings."""
+        return replace(self, settings=tuple({**defaults, **dict(self.settings)}.items()))
 
     def __str__(self) -> str:
         return f"kafka://{self.bootstrap}/{self.topic}"
@@ -117,8 +127,58 @@ def parse_output(spec: str, flag: str) -> OutputSpec:
     return FileOutput(path)
 
 
+# librdkafka setting names are dotted lower-case words; the flow owns these ones.
+_SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*")
+RESERVED_SETTINGS = frozenset({
+    "bootstrap.servers", "group.id", "enable.auto.commit", "enable.partition.eof",
+    "auto.offset.reset", "logger", "on_delivery", "error_cb", "stats_cb",
+})
+ENV_PREFIX = "YUQING_KAFKA_"
+
+
+def kafka_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Client settings for every Kafka endpoint: a properties file, then `YUQING_KAFKA_*` variables.
+
+    The file holds `key=value` lines (`#` comments), as Kafka's `client.properties`
+    does. A variable `YUQING_KAFKA_SASL_PASSWORD=…` sets `sasl.password`, keeping
+    secrets out of URLs and files. The run's own variables (`YUQING_KAFKA_GROUP`,
+    `YUQING_KAFKA_START`, `YUQING_KAFKA_CONFIG`) are not client settings.
+    """
+    settings: dict[str, str] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as err:
+            raise UserError(f"--kafka-config {path}: cannot read ({err.strerror})") from None
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith(("#", "!")):
+                continue
+            key, sep, value = line.partition("=")
+            key = key.strip()
+            if not sep or not _SETTING_NAME.fullmatch(key) or key in RESERVED_SETTINGS:
+                raise UserError(
+                    f"--kafka-config {path}:{number}: expected key=value with a librdkafka "
+                    f"setting (e.g. security.protocol=SASL_SSL), got {raw.strip()!r}"
+                )
+            settings[key] = value.strip()
+    env = os.environ if environ is None else environ
+    own = {"GROUP", "START", "CONFIG"}
+    for name, value in sorted(env.items()):
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):] not in own:
+            key = name[len(ENV_PREFIX):].lower().replace("_", ".")
+            if key in RESERVED_SETTINGS:
+                raise UserError(f"{name}: {key} is set by the run itself; remove the variable")
+            settings[key] = value
+    return settings
+
+
 def parse_kafka(spec: str, what: str, allow_until: bool) -> KafkaTopic:
-    """kafka://HOST:PORT[,HOST:PORT...]/TOPIC, with ?until=end for finite replays."""
+    """kafka://HOST:PORT[,HOST:PORT...]/TOPIC[?until=end][&SETTING=VALUE...].
+
+    `until=end` ends an input at the end of every partition (a finite replay);
+    any other option is a librdkafka client setting for this endpoint only.
+    """
     parts = urlsplit(spec)
     example = "kafka://127.0.0.1:9092/mentions"
     if parts.scheme != "kafka" or not parts.netloc:
@@ -133,11 +193,18 @@ def parse_kafka(spec: str, what: str, allow_until: bool) -> KafkaTopic:
         raise UserError(f"{what} {spec!r}: name one topic after the brokers, e.g. {example}")
     query = parse_qs(parts.query)
     until = query.pop("until", [""])[-1]
-    if query:
-        raise UserError(f"{what} {spec!r}: unknown option(s) {sorted(query)}; only ?until=end exists")
     if until not in ("", "end") or (until and not allow_until):
-        raise UserError(f"{what} {spec!r}: ?until=end is the only option, and only for --input")
-    return KafkaTopic(brokers, topic, stop_at_end=until == "end")
+        raise UserError(f"{what} {spec!r}: ?until=end ends a replay, and only for --input")
+    settings = {}
+    for key, values in query.items():
+        if not _SETTING_NAME.fullmatch(key) or key in RESERVED_SETTINGS:
+            raise UserError(
+                f"{what} {spec!r}: {key!r} is not a client setting we pass on; give librdkafka "
+                "settings such as ?client.id=radar&security.protocol=SASL_SSL "
+                f"(not {', '.join(sorted(RESERVED_SETTINGS))})"
+            )
+        settings[key] = values[-1]
+    return KafkaTopic(brokers, topic, stop_at_end=until == "end", settings=tuple(settings.items()))
 
 
 def parse_store(spec: str) -> StoreSpec:

@@ -1,0 +1,186 @@
+"""The Kafka input as operators run it: a consumer group, a start position, any client setting.
+
+Each topic partition is a Bytewax partition whose snapshot is the next offset
+to read, so `--recovery` resumes exactly there. Without a snapshot a partition
+starts where `start` says: `committed` (the group's committed offset, or the
+beginning where the group has none), `earliest` or `latest`. Offsets are
+committed to the group one epoch behind the snapshots (what the flow has
+taken and snapshotted), so standard lag tools see the consumer group and a
+run without `--recovery` restarts near where it stopped. A partition ends at
+its end for `?until=end` replays, and at once when the run is asked to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from threading import Event
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_STORED,
+    Consumer,
+    KafkaError,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
+
+from yuqing.core.endpoints import KafkaTopic
+from yuqing.core.records import DeadLetter, RawRecord
+from yuqing.errors import UserError
+from yuqing.sinks.kafka import kafka_logger
+
+log = logging.getLogger("yuqing.kafka")
+
+START_OFFSETS = {"committed": OFFSET_STORED, "earliest": OFFSET_BEGINNING, "latest": OFFSET_END}
+DEFAULT_GROUP = "yuqing-radar"
+METADATA_TIMEOUT = 5.0  # seconds to wait for the broker's answer before saying it is unreachable
+
+Record = RawRecord | DeadLetter
+
+
+def topic_partitions(topic: KafkaTopic, flag: str, timeout: float = METADATA_TIMEOUT) -> list[int]:
+    """The topic's partition numbers, or a `UserError` that says what is wrong, within `timeout`."""
+    try:
+        admin = AdminClient(topic.client_config(logger=kafka_logger()))
+    except Exception as err:  # KafkaException: an unknown or invalid client setting
+        raise UserError(f"{flag} {topic}: {_reason(err)}; see librdkafka's CONFIGURATION.md") from None
+    try:
+        metadata = admin.list_topics(topic.topic, timeout=timeout)
+    except Exception as err:  # KafkaException: transport failure or timeout
+        raise UserError(
+            f"{flag} {topic}: no answer from the Kafka broker(s) {topic.bootstrap} within "
+            f"{timeout:.0f} s ({_reason(err)}); check the address and that Kafka is up"
+        ) from None
+    found = metadata.topics.get(topic.topic)
+    if found is None or found.error is not None or not found.partitions:
+        why = found.error.str() if found is not None and found.error is not None else "not found"
+        raise UserError(
+            f"{flag} {topic}: topic {topic.topic!r} is not on the broker ({why}); create it, "
+            f"e.g. kafka-topics.sh --bootstrap-server {topic.brokers[0]} --create "
+            f"--topic {topic.topic} --partitions 3"
+        )
+    return sorted(found.partitions)
+
+
+def _reason(err: Exception) -> str:
+    arg = err.args[0] if err.args else err
+    return arg.str() if isinstance(arg, KafkaError) else str(arg)
+
+
+class _KafkaPartition(StatefulSourcePartition[Record, int]):
+    def __init__(
+        self,
+        topic: KafkaTopic,
+        partition: int,
+        start: int,
+        group: str,
+        stop: Event,
+        on_message: Callable[[str, int, int], None] | None,
+        batch_size: int,
+    ) -> None:
+        self._consumer = Consumer(
+            topic.client_config(
+                **{
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": topic.stop_at_end,
+                    "auto.offset.reset": "earliest",  # a group with no commit starts at the beginning
+                    "logger": kafka_logger(),
+                }
+            )
+        )
+        self._consumer.assign([TopicPartition(topic.topic, partition, start)])
+        self._topic, self._partition = topic.topic, partition
+        self._start = start
+        self._next: int | None = start if start >= 0 else None  # None until the first message
+        self._committable: int | None = None
+        self._stop, self._on_message, self._batch_size = stop, on_message, batch_size
+        self._ended = False
+
+    def next_batch(self) -> list[Record]:
+        if self._ended or self._stop.is_set():
+            raise StopIteration
+        batch: list[Record] = []
+        for msg in self._consumer.consume(self._batch_size, 0.05):
+            error = msg.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                self._ended = True  # hand over this batch; end at the next call
+                break
+            origin = f"kafka:{self._topic}/{self._partition}@{msg.offset()}"
+            if error is not None:
+                if msg.offset() is None or msg.offset() < 0:  # about the client, not a message
+                    log.warning("Kafka %s/%d: %s", self._topic, self._partition, error.str())
+                else:
+                    batch.append(DeadLetter(origin, f"Kafka consumer error: {error.str()}", b""))
+                continue
+            value = msg.value()
+            if value is None:
+                batch.append(DeadLetter(origin, "empty Kafka message (tombstone)", b""))
+            else:
+                batch.append(RawRecord(origin, value))
+            self._next = msg.offset() + 1
+            if self._on_message is not None:
+                self._on_message(self._topic, self._partition, msg.offset())
+        return batch
+
+    def snapshot(self) -> int:
+        if self._committable is not None:  # what the previous epoch took, now snapshotted
+            self._commit(self._committable)
+        self._committable = self._next
+        return self._next if self._next is not None else self._position()
+
+    def _position(self) -> int:
+        """Where the consumer stands before its first message (resolving earliest/committed)."""
+        try:
+            [tp] = self._consumer.position([TopicPartition(self._topic, self._partition)])
+            return tp.offset if tp.offset >= 0 else self._start
+        except Exception:
+            return self._start
+
+    def _commit(self, offset: int) -> None:
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(self._topic, self._partition, offset)], asynchronous=True
+            )
+        except Exception as err:  # lag tools lose sight for a while; the flow goes on
+            log.warning("could not commit offset %d of %s/%d: %s", offset, self._topic,
+                        self._partition, _reason(err))
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._commit(self._next)
+        self._consumer.close()
+
+
+class KafkaInput(FixedPartitionedSource[Record, int]):
+    """A Kafka topic as RawRecords (and DeadLetters for consumer errors and tombstones)."""
+
+    def __init__(
+        self,
+        topic: KafkaTopic,
+        *,
+        group: str = DEFAULT_GROUP,
+        start: str = "committed",
+        stop: Event | None = None,
+        on_message: Callable[[str, int, int], None] | None = None,
+        batch_size: int = 2000,
+    ) -> None:
+        if start not in START_OFFSETS:
+            raise UserError(f"--kafka-start {start!r}: use one of {', '.join(START_OFFSETS)}")
+        self.topic, self.group, self.start = topic, group, start
+        self.stop = stop if stop is not None else Event()
+        self.on_message, self.batch_size = on_message, batch_size
+
+    def list_parts(self) -> list[str]:
+        return [str(p) for p in topic_partitions(self.topic, "--input")]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaPartition:
+        start = START_OFFSETS[self.start] if resume_state is None else resume_state
+        if resume_state is None:
+            log.info("reading %s partition %s from its %s offset (group %s)", self.topic,
+                     for_part, self.start, self.group)
+        return _KafkaPartition(self.topic, int(for_part), start, self.group, self.stop,
+                               self.on_message, self.batch_size)
