@@ -29,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 
 from yuqing.core.endpoints import KafkaTopic
 from yuqing.core.records import DeadLetter, RawRecord
+from yuqing.dataflows.progress import InputProgress
 from yuqing.errors import UserError
 from yuqing.sinks.kafka import kafka_logger
 
@@ -80,6 +81,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         stop: Event,
         on_message: Callable[[str, int, int], None] | None,
         batch_size: int,
+        progress: InputProgress | None = None,
     ) -> None:
         self._consumer = Consumer(
             topic.client_config(
@@ -99,6 +101,9 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         self._committable: int | None = None
         self._stop, self._on_message, self._batch_size = stop, on_message, batch_size
         self._ended = False
+        self._progress = progress if topic.stop_at_end else None  # a live topic has no end
+        self._first: int | None = None  # first offset this run read
+        self._span: tuple[int, int] | None = None  # (first offset this run, end offset)
 
     def next_batch(self) -> list[Record]:
         if self._ended or self._stop.is_set():
@@ -108,6 +113,8 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
             error = msg.error()
             if error is not None and error.code() == KafkaError._PARTITION_EOF:
                 self._ended = True  # hand over this batch; end at the next call
+                if self._progress is not None:
+                    self._progress.report(f"{self._topic}/{self._partition}", 1, 1)
                 break
             origin = f"kafka:{self._topic}/{self._partition}@{msg.offset()}"
             if error is not None:
@@ -121,10 +128,28 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
                 batch.append(DeadLetter(origin, "empty Kafka message (tombstone)", b""))
             else:
                 batch.append(RawRecord(origin, value))
+            if self._first is None:
+                self._first = msg.offset()
             self._next = msg.offset() + 1
             if self._on_message is not None:
                 self._on_message(self._topic, self._partition, msg.offset())
+        if self._progress is not None and self._next is not None and not self._ended:
+            self._report_progress()
         return batch
+
+    def _report_progress(self) -> None:
+        """Offsets read of those that were in the partition when this run first read it."""
+        if self._span is None:
+            try:
+                _, end = self._consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, self._partition), timeout=2.0
+                )
+            except Exception:  # no share shown for this partition; reading goes on
+                self._progress = None
+                return
+            self._span = (self._first if self._first is not None else self._next, end)
+        first, end = self._span
+        self._progress.report(f"{self._topic}/{self._partition}", self._next - first, end - first)
 
     def snapshot(self) -> int:
         if self._committable is not None:  # what the previous epoch took, now snapshotted
@@ -167,12 +192,13 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         stop: Event | None = None,
         on_message: Callable[[str, int, int], None] | None = None,
         batch_size: int = 2000,
+        progress: InputProgress | None = None,
     ) -> None:
         if start not in START_OFFSETS:
             raise UserError(f"--kafka-start {start!r}: use one of {', '.join(START_OFFSETS)}")
         self.topic, self.group, self.start = topic, group, start
         self.stop = stop if stop is not None else Event()
-        self.on_message, self.batch_size = on_message, batch_size
+        self.on_message, self.batch_size, self.progress = on_message, batch_size, progress
 
     def list_parts(self) -> list[str]:
         return [str(p) for p in topic_partitions(self.topic, "--input")]
@@ -183,4 +209,4 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
             log.info("reading %s partition %s from its %s offset (group %s)", self.topic,
                      for_part, self.start, self.group)
         return _KafkaPartition(self.topic, int(for_part), start, self.group, self.stop,
-                               self.on_message, self.batch_size)
+                               self.on_message, self.batch_size, self.progress)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -26,7 +26,15 @@ from yuqing.core.endpoints import (
 )
 from yuqing.dataflows.drain import Drain
 from yuqing.dataflows.kafka_source import DEFAULT_GROUP
+from yuqing.dataflows.metrics_recorder import MetricsRecorder
 from yuqing.dataflows.preflight import check_input, check_output, open_outbox
+from yuqing.dataflows.progress import (
+    LATE_WARN_MIN,
+    LATE_WARN_SHARE,
+    ProgressLog,
+    late_advice,
+    late_share,
+)
 from yuqing.dataflows.radar import FlowConfig, build_flow
 from yuqing.dataflows.sources import KafkaOptions
 from yuqing.dataflows.status import RunStatus, serve_status
@@ -38,6 +46,7 @@ from yuqing.playbooks.tickets import CustomerMap
 from yuqing.sinks.bus_mirror import BusMirror
 from yuqing.sinks.clickhouse import Store
 from yuqing.sinks.jsonl import base_lengths
+from yuqing.sinks.schema import Retention
 from yuqing.warning.config import WarningConfig
 
 log = logging.getLogger("yuqing.run")
@@ -63,6 +72,7 @@ class RunOptions:
     feedback: str | None = None
     workers: int = 1
     progress_every: float = 10.0
+    metrics_every: float = 15.0  # seconds between samples of the run's metrics in the store; 0: off
     playbooks: tuple[Path, ...] = ()
     warning_config: Path | None = None
     customers: Path | None = None
@@ -77,6 +87,7 @@ class RunOptions:
     kafka_group: str = DEFAULT_GROUP
     kafka_start: str = "committed"  # committed | earliest | latest, without a snapshot
     kafka_config: Path | None = None  # librdkafka key=value settings for every Kafka endpoint
+    retention: Retention = field(default_factory=Retention)  # table TTLs, set on every start
     ack_timeout: float = 30.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
@@ -101,7 +112,7 @@ class RunSummary:
         lines = [
             f"Yuqing Radar run {ended} in {seconds:.1f} s (input: {cfg.input.__class__.__name__})",
             f"  mentions written     {c.get('mentions', 0):>8,}   duplicates skipped "
-            f"{c.get('duplicates', 0):,}, late for windows {c.get('late', 0):,}",
+            f"{c.get('duplicates', 0):,}, late for windows {_late(c)}",
             f"  dead letters         {c.get('dead_letters', 0):>8,}   -> {_where(cfg.dlq)}",
             f"  windows written      {c.get('windows', 0):>8,}   -> table window_metrics",
             f"  incidents            {t.get('incidents', 0):>8,}   "
@@ -110,6 +121,12 @@ class RunSummary:
             f"complaint tickets {c.get('tickets', 0):,} -> outbox {cfg.outbox.path}",
             f"  alert stream         {c.get('alerts', 0):>8,}   -> {_where(cfg.alerts)}",
         ]
+        share, late, _ = late_share(c)
+        if late >= LATE_WARN_MIN and share >= LATE_WARN_SHARE:
+            lines.append(
+                f"  note: {share:.1%} of mentions missed their window (not in window_metrics); "
+                + late_advice(cfg.lateness)
+            )
         learned = {k[9:]: v for k, v in c.items() if k.startswith("feedback_")}
         if learned:
             lines.append(
@@ -136,6 +153,11 @@ class RunSummary:
         )
         lines.append(f'  look: yuqing sql --store "{cfg.store}" "{query}"')
         return "\n".join(lines)
+
+
+def _late(counts: dict[str, int]) -> str:
+    share, late, _ = late_share(counts)
+    return f"{late:,} ({share:.1%})" if late else "0"
 
 
 def _where(spec) -> str:
@@ -168,7 +190,7 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         demo=DemoConfig(
             hours=options.demo_hours, base_per_minute=options.demo_rate, seed=options.demo_seed
         ),
-        tally=Tally(options.progress_every),
+        tally=Tally(),
         library=PlaybookLibrary.load(options.playbooks),
         warning=(
             WarningConfig.from_yaml(options.warning_config)
@@ -225,16 +247,16 @@ def recovery_config(directory: Path | None) -> RecoveryConfig | None:
 
 
 def start_status(options: RunOptions, cfg: FlowConfig, outbox: Outbox):
-    """The `/healthz` and `/metrics` server of `--http HOST:PORT`, unless it is off."""
+    """The run's status; served on `--http HOST:PORT` (unless off), returns that server."""
+    topic = cfg.input if isinstance(cfg.input, KafkaTopic) else None
+    cfg.status = RunStatus(
+        cfg.tally, outbox, watermarks=partial(high_watermarks, topic) if topic else None
+    )
     if options.http == "off":
         return None
     host, _, port = options.http.rpartition(":")
     if not host or not port.isdigit():
         raise UserError(f"--http {options.http!r}: give HOST:PORT (e.g. 127.0.0.1:9108) or off")
-    topic = cfg.input if isinstance(cfg.input, KafkaTopic) else None
-    cfg.status = RunStatus(
-        cfg.tally, outbox, watermarks=partial(high_watermarks, topic) if topic else None
-    )
     try:
         return serve_status(host, int(port), cfg.status)
     except OSError as err:
@@ -320,7 +342,7 @@ def launch(options: RunOptions) -> RunSummary:
     and carries the exit code 143 or 130.
     """
     outbox = open_outbox(options.outbox)
-    server = mirror = status_http = None
+    server = mirror = status_http = recorder = None
     try:
         cfg = make_config(options, outbox)
         preflight(cfg)
@@ -329,11 +351,13 @@ def launch(options: RunOptions) -> RunSummary:
             files = [s.path for s in (cfg.alerts, cfg.dlq) if isinstance(s, FileOutput)]
             cfg.jsonl_bases = base_lengths(options.recovery, files)
         store = Store(cfg.store)
-        store.ensure_schema()
+        store.ensure_schema(retention=options.retention)
         store.close()
         server = start_bus(options, outbox)
         mirror = BusMirror(outbox, cfg.store).start()
         status_http = start_status(options, cfg, outbox)
+        if options.metrics_every > 0 and cfg.status is not None:
+            recorder = MetricsRecorder(cfg.status, cfg.store, options.metrics_every).start()
         log.info(
             "running: input=%s store=%s alerts=%s dlq=%s",
             options.input,
@@ -342,7 +366,9 @@ def launch(options: RunOptions) -> RunSummary:
             options.dlq,
         )
         flow = build_flow(cfg)
-        stop_heartbeat = cfg.tally.heartbeat()
+        progress = ProgressLog(
+            cfg.tally, cfg.position, options.progress_every, cfg.lateness
+        ).start()
         if cfg.status is not None:
             cfg.status.state = "running"
         drain = Drain(cfg.stop, recovering=recovery is not None)
@@ -365,8 +391,10 @@ def launch(options: RunOptions) -> RunSummary:
                 cfg.status.state = "failed"
             raise
         finally:
-            stop_heartbeat.set()
+            progress.stop()
     finally:
+        if recorder is not None:
+            recorder.stop()
         if status_http is not None:
             status_http.shutdown()
         if mirror is not None:

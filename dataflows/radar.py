@@ -32,6 +32,7 @@ from yuqing.core.records import DeadLetter
 from yuqing.dataflows import linkage, steps
 from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.clock import ResumingEventClock
+from yuqing.dataflows.progress import InputProgress
 from yuqing.dataflows.sources import KafkaOptions, OutboxFeedbackSource, read_input
 from yuqing.dataflows.status import RunStatus
 from yuqing.dataflows.tally import Tally
@@ -88,6 +89,7 @@ class FlowConfig:
     recovering: bool = False  # snapshot keyed state (only needed with --recovery)
     demo: DemoConfig = field(default_factory=DemoConfig)
     tally: Tally = field(default_factory=Tally)
+    position: InputProgress = field(default_factory=InputProgress)  # share of a finite input read
     stop: Event = field(default_factory=Event)  # set on SIGTERM/Ctrl-C: inputs end, the flow drains
     kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
 
@@ -127,6 +129,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         on_message=status.kafka.saw if status else None,
         stop=cfg.stop,
         kafka=cfg.kafka,
+        progress=cfg.position,
     )
     feedback = _read_feedback(flow, cfg, tally)
     analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
@@ -290,7 +293,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     # HealthAlert (a source of every brand gone quiet)
     warnings = op.merge("warnings_and_collectors", warnings, collectors)
     changes = op.filter("incident_changes", warnings, lambda w: isinstance(w, IncidentChange))
-    op.inspect("count_tiers", changes, lambda _s, c: tally.add(f"incident_tier:{c.update.tier}", 1))
+    op.inspect("count_tiers", changes, partial(_count_change, tally))
     # IncidentChange
     op.output(
         "store_incidents",
@@ -313,10 +316,14 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         partial(linkage.activate, library=cfg.library, sector_of=sector_of),
     )
     # Activation (protobuf)
+    op.inspect(
+        "count_activations", activations,
+        lambda _s, a: tally.add_distinct("activations", a.idempotency_key),
+    )
     op.output(
         "store_activations",
         op.map("activation_rows", activations, linkage.activation_table_row),
-        _clickhouse(cfg, tables.ACTIVATIONS, on_write=tally.counter("activations")),
+        _clickhouse(cfg, tables.ACTIVATIONS, on_write=tally.counter("activation_rows")),
     )
     tickets = _split_failures(
         "complaint_tickets",
@@ -402,6 +409,11 @@ def _split_failures(step_id: str, stream, failures: list):
     split = op.branch(f"{step_id}_failed", stream, lambda x: not isinstance(x, DeadLetter))
     failures.append(split.falses)
     return split.trues
+
+
+def _count_change(tally: Tally, _step: str, change: IncidentChange) -> None:
+    tally.add(f"incident_tier:{change.update.tier}", 1)
+    tally.add_distinct("incidents", change.update.incident_id)
 
 
 def _read_feedback(flow: Dataflow, cfg: FlowConfig, tally: Tally):

@@ -33,18 +33,23 @@ from yuqing.bus.outbox import Outbox
 from yuqing.core.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
 from yuqing.core.records import RawRecord
 from yuqing.dataflows.kafka_source import DEFAULT_GROUP, KafkaInput
+from yuqing.dataflows.progress import InputProgress
 from yuqing.evaluation.demo import DemoConfig, DemoGenerator
 
 BATCH_LINES = 2000
 
 
 class _FilePartition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, path: Path, resume_at: int | None, stop: Event) -> None:
+    def __init__(
+        self, path: Path, resume_at: int | None, stop: Event, progress: InputProgress | None
+    ) -> None:
         self._path = path
         self._stop = stop
         self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
         self._file.seek(resume_at or 0)
         self._name = path.name
+        self._progress = progress
+        self._size = _size(path)  # a FIFO or a growing file has no share to show
 
     def next_batch(self) -> list[RawRecord]:
         if self._stop.is_set():
@@ -60,6 +65,8 @@ class _FilePartition(StatefulSourcePartition[RawRecord, int]):
             line = line.rstrip(b"\r\n")
             if line.strip():
                 batch.append(RawRecord(f"{self._name}@{offset}", line))
+        if self._progress is not None and self._size:
+            self._progress.report(str(self._path), self._file.tell(), self._size)
         return batch
 
     def snapshot(self) -> int:
@@ -72,22 +79,38 @@ class _FilePartition(StatefulSourcePartition[RawRecord, int]):
 class JsonlFileSource(FixedPartitionedSource[RawRecord, int]):
     """One JSONL file; origin of each record is `name@byte_offset`."""
 
-    def __init__(self, path: Path, stop: Event | None = None) -> None:
+    def __init__(
+        self, path: Path, stop: Event | None = None, progress: InputProgress | None = None
+    ) -> None:
         self.path = path
         self.stop = stop if stop is not None else Event()
+        self.progress = progress
 
     def list_parts(self) -> list[str]:
         return [str(self.path)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _FilePartition:
-        return _FilePartition(self.path, resume_state, self.stop)
+        return _FilePartition(self.path, resume_state, self.stop, self.progress)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except OSError:
+        return 0
 
 
 class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
-    def __init__(self, config: DemoConfig, resume_at: int | None, stop: Event) -> None:
+    def __init__(
+        self, config: DemoConfig, resume_at: int | None, stop: Event,
+        progress: InputProgress | None,
+    ) -> None:
         self._stop = stop
         self._position = resume_at or 0
-        self._lines = itertools.islice(iter(DemoGenerator(config)), self._position, None)
+        self._generator = DemoGenerator(config)
+        self._lines = itertools.islice(iter(self._generator), self._position, None)
+        self._progress = progress
+        self._minutes = int(config.hours * 60)
 
     def next_batch(self) -> list[RawRecord]:
         if self._stop.is_set():
@@ -99,6 +122,8 @@ class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
         if not batch:
             raise StopIteration
         self._position += len(batch)
+        if self._progress is not None:
+            self._progress.report("demo", self._generator.minutes_done, self._minutes)
         return batch
 
     def snapshot(self) -> int:
@@ -108,15 +133,19 @@ class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
 class DemoSource(FixedPartitionedSource[RawRecord, int]):
     """The deterministic demo stream; its snapshot is the number of records emitted."""
 
-    def __init__(self, config: DemoConfig | None = None, stop: Event | None = None) -> None:
+    def __init__(
+        self, config: DemoConfig | None = None, stop: Event | None = None,
+        progress: InputProgress | None = None,
+    ) -> None:
         self.config = config or DemoConfig()
         self.stop = stop if stop is not None else Event()
+        self.progress = progress
 
     def list_parts(self) -> list[str]:
         return ["demo"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _DemoPartition:
-        return _DemoPartition(self.config, resume_state, self.stop)
+        return _DemoPartition(self.config, resume_state, self.stop, self.progress)
 
 
 class _StdinPartition(StatelessSourcePartition[RawRecord]):
@@ -218,6 +247,7 @@ def read_input(
     on_message: Callable[[str, int, int], None] | None = None,
     stop: Event | None = None,
     kafka: KafkaOptions | None = None,
+    progress: InputProgress | None = None,
 ) -> tuple[Stream, Stream | None]:
     """Add the input step(s) named `name`; returns RawRecords and, for Kafka, its DeadLetters.
 
@@ -227,17 +257,18 @@ def read_input(
     if isinstance(spec, KafkaTopic):
         kafka = kafka or KafkaOptions()
         source = KafkaInput(
-            spec, group=kafka.group, start=kafka.start, stop=stop, on_message=on_message
+            spec, group=kafka.group, start=kafka.start, stop=stop, on_message=on_message,
+            progress=progress,
         )
         records = op.input(f"{name}_kafka", flow, source)
         split = op.branch(f"{name}_kafka_ok", records, lambda r: isinstance(r, RawRecord))
         return split.trues, split.falses
     if isinstance(spec, DemoInput):
-        source = DemoSource(demo, stop)
+        source = DemoSource(demo, stop, progress)
     elif isinstance(spec, StdinInput):
         source = StdinSource(stop)
     elif isinstance(spec, FileInput):
-        source = JsonlFileSource(spec.path, stop)
+        source = JsonlFileSource(spec.path, stop, progress)
     else:  # pragma: no cover - exhaustive over InputSpec
         raise TypeError(spec)
     return op.input(name, flow, source), None

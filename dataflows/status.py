@@ -17,6 +17,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from yuqing.bus.outbox import Outbox
@@ -61,6 +62,16 @@ class SinkTimings:
             return dict(self.count), dict(self.seconds)
 
 
+@dataclass(frozen=True)
+class Family:
+    """One metric: its name, Prometheus type, help text and (labels, value) samples."""
+
+    name: str
+    kind: str  # counter | gauge
+    help: str
+    samples: list[tuple[dict, float]]
+
+
 class RunStatus:
     """What the status server reports; the flow and the launcher update it."""
 
@@ -87,14 +98,23 @@ class RunStatus:
         }
 
     def metrics(self) -> str:
+        """The Prometheus text format of `families`."""
         lines: list[str] = []
+        for family in self.families():
+            lines.append(f"# HELP {family.name} {family.help}")
+            lines.append(f"# TYPE {family.name} {family.kind}")
+            for labels, value in family.samples:
+                body = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+                name = family.name
+                lines.append(f"{name}{{{body}}} {value}" if body else f"{name} {value}")
+        return "\n".join(lines) + "\n"
+
+    def families(self) -> list[Family]:
+        """Every metric with its samples now: what `/metrics` serves and the store records."""
+        out: list[Family] = []
 
         def metric(name: str, kind: str, text: str, samples: list[tuple[dict, float]]) -> None:
-            lines.append(f"# HELP {name} {text}")
-            lines.append(f"# TYPE {name} {kind}")
-            for labels, value in samples:
-                body = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-                lines.append(f"{name}{{{body}}} {value}" if body else f"{name} {value}")
+            out.append(Family(name, kind, text, samples))
 
         counts = self.tally.as_dict()
         plain = {k: v for k, v in counts.items() if ":" not in k}
@@ -105,6 +125,9 @@ class RunStatus:
                 f"{key.replace('_', ' ')} written or counted by this process",
                 [({}, plain[key])],
             )
+        for key, text in (("incidents", "distinct incidents changed by this process"),
+                          ("activations", "distinct playbook activations made by this process")):
+            metric(f"yuqing_{key}_distinct", "gauge", text, [({}, self.tally.distinct(key))])
         labelled = (
             ("dead_letter_reason", "reason", "dead_letters_by_reason",
              "records refused (at the edge, or by a failing step), by reason"),
@@ -161,7 +184,7 @@ class RunStatus:
             "1 while the flow runs or finished cleanly",
             [({}, 1 if self.health()[0] == 200 else 0)],
         )
-        return "\n".join(lines) + "\n"
+        return out
 
 
 def _escape(value: str) -> str:

@@ -6,49 +6,34 @@ count can include rewritten rows); the store holds the authoritative totals.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-
-log = logging.getLogger("yuqing.progress")
 
 
 class Tally:
     """Thread-safe named counters (Bytewax worker threads share one process).
 
-    While `heartbeat` runs, the counts are logged every `progress_every`
-    seconds as one `progress:` line whenever they changed: it says the flow is
-    alive and how far it got, also when no new item arrives.
+    Besides plain counts it keeps distinct keys (incident ids, activation
+    keys): a replayed or rewritten row is then not counted twice.
     """
 
-    def __init__(self, progress_every: float = 10.0) -> None:
+    def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
+        self._seen: dict[str, set[str]] = {}
         self._lock = threading.Lock()
-        self.progress_every = progress_every
-        self._stop = threading.Event()
 
     def add(self, name: str, n: int) -> None:
         with self._lock:
             self._counts[name] += n
 
-    def heartbeat(self) -> threading.Event:
-        """Start logging progress in a daemon thread; set the returned event to stop it."""
+    def add_distinct(self, name: str, key: str) -> None:
+        with self._lock:
+            self._seen.setdefault(name, set()).add(key)
 
-        def beat() -> None:
-            last: dict[str, int] = {}
-            while not self._stop.wait(self.progress_every):
-                counts = self.as_dict()
-                if counts != last:
-                    last = counts
-                    log.info(
-                        "progress: %s",
-                        " ".join(f"{k}={v}" for k, v in sorted(counts.items()) if ":" not in k),
-                    )
-
-        self._stop.clear()
-        threading.Thread(target=beat, name="progress", daemon=True).start()
-        return self._stop
+    def distinct(self, name: str) -> int:
+        with self._lock:
+            return len(self._seen.get(name, ()))
 
     def counter(self, name: str) -> Callable[[int], None]:
         return lambda n: self.add(name, n)

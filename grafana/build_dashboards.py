@@ -492,7 +492,9 @@ GROUP BY time, status ORDER BY time""", interval="5m",
 
 PIPELINE = dashboard(
     "yuqing-pipeline", "Yuqing · Pipeline health 数据管道",
-    "Throughput, event-time lag, dead letters by reason and model feedback, by processing time.",
+    "Throughput, event-time lag, backlog (Kafka lag, outbox depth), sink latency, dead letters "
+    "by reason and model feedback, by processing time. The backlog, latency and run counters are "
+    "the samples `yuqing run` writes to pipeline_metrics every --metrics-every seconds.",
     [
         stat("Mentions stored 入库提及", f"""
 SELECT count() AS mentions FROM mentions WHERE $__timeFilter(ingested_at) AND {SOURCE}"""),
@@ -518,6 +520,32 @@ FROM mentions
 WHERE $__timeFilter(ingested_at) AND {SOURCE}
 GROUP BY time ORDER BY time""", interval="10s", unit="s",
                    description="ingested_at (store write time) minus published_at (event time)."),
+        timeseries("Backlog 积压 (Kafka lag, outbox depth)", """
+SELECT $__timeInterval(at) AS time,
+       if(name = 'yuqing_kafka_lag', concat('kafka ', labels['topic'], '/', labels['partition']),
+          concat('outbox → ', labels['runner'])) AS backlog,
+       max(value) AS messages
+FROM pipeline_metrics
+WHERE name IN ('yuqing_kafka_lag', 'yuqing_outbox_depth') AND $__timeFilter(at)
+GROUP BY time, backlog ORDER BY time""", interval="15s", unit="short",
+                   description="Kafka: the partition's high watermark less the next offset the "
+                               "flow reads. Outbox: events a runner has not yet acknowledged. "
+                               "Both only while a run with a Kafka input or a runner is live."),
+        timeseries("Sink batch latency 写入耗时 (ms per batch)", """
+SELECT $__timeInterval(at) AS time, labels['table'] AS table,
+       1000 * max(if(name = 'yuqing_sink_batch_seconds_sum', value, 0))
+         / nullIf(max(if(name = 'yuqing_sink_batch_seconds_count', value, 0)), 0) AS ms_per_batch
+FROM pipeline_metrics
+WHERE name IN ('yuqing_sink_batch_seconds_sum', 'yuqing_sink_batch_seconds_count')
+  AND $__timeFilter(at)
+GROUP BY time, table ORDER BY time""", interval="15s", unit="ms",
+                   description="Mean time of a ClickHouse batch write since the run started."),
+        table("Run counters 运行计数", """
+SELECT process, name, argMax(value, at) AS value, max(at) AS sampled_at
+FROM pipeline_metrics
+WHERE $__timeFilter(at) AND name NOT IN ('yuqing_kafka_lag', 'yuqing_outbox_depth')
+GROUP BY process, name ORDER BY process, name""",
+              description="The last sample of each run metric, per process."),
         barchart("Dead letters by reason 死信原因", """
 SELECT trim(BOTH ' ' FROM splitByChar(':', reason)[1]) AS reason_kind, count() AS dead_letters
 FROM dead_letters FINAL WHERE $__timeFilter(received_at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import clickhouse_connect
@@ -18,6 +19,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalErr
 
 from yuqing.core.endpoints import StoreSpec
 from yuqing.errors import UserError
+from yuqing.sinks.schema import Retention, migrate
 from yuqing.sinks.tables import ALL_TABLES, Table
 
 log = logging.getLogger(__name__)
@@ -30,13 +32,15 @@ class Store:
         self.spec = spec
         self.client = _connect(spec)
 
-    def ensure_schema(self, tables: Sequence[Table] = ALL_TABLES) -> None:
-        """Create the database and every table if missing; safe to run on every start."""
-        self.client.command(f"CREATE DATABASE IF NOT EXISTS {self.spec.database}")
-        for table in tables:
-            self.client.command(table.create_sql(self.spec.database))
-            for statement in table.migrations(self.spec.database):
-                self.client.command(statement)
+    def ensure_schema(
+        self, tables: Sequence[Table] = ALL_TABLES, retention: Retention | None = None
+    ) -> list[str]:
+        """Create or migrate every table (see `sinks/schema.py`); safe to run on every start.
+
+        With `retention` the tables' TTLs are set to it; without, they are left alone.
+        Returns what changed, in words.
+        """
+        return migrate(self.client, self.spec.database, tables, retention)
 
     def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
         """One batched INSERT with an explicit column list."""
@@ -52,7 +56,47 @@ class Store:
         self.client.close()
 
 
+CONNECT_TIMEOUT = 5  # seconds a server gets to answer before the start fails
+
+
 def _connect(spec: StoreSpec):
+    with _quiet_http_retries():
+        return _open_client(spec)
+
+
+QUIET_LOGGERS = ("urllib3.connectionpool", "clickhouse_connect.driver._backend.http_sync",
+                 "clickhouse_connect.driver.httpclient")
+
+
+@contextmanager
+def _quiet_http_retries():
+    """The HTTP driver logs a warning per retry; the one-line error says it all."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _reason(err: Exception) -> str:
+    """What went wrong connecting, in a few words rather than the driver's retry trail."""
+    text = str(err)
+    for needle, words in (("Connection refused", "connection refused"),
+                          ("Name or service not known", "unknown host"),
+                          ("Temporary failure in name resolution", "unknown host"),
+                          ("timed out", f"no answer within {CONNECT_TIMEOUT} s"),
+                          ("Authentication failed", "authentication failed"),
+                          ("AUTHENTICATION_FAILED", "authentication failed")):
+        if needle in text:
+            return words
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+
+
+def _open_client(spec: StoreSpec):
     try:
         if spec.kind == "chdb":
             assert spec.path is not None
@@ -66,9 +110,10 @@ def _connect(spec: StoreSpec):
                 password=spec.password,
                 secure=spec.secure,
                 database="default",
+                connect_timeout=CONNECT_TIMEOUT,
             )
     except (OperationalError, ProgrammingError, ClickHouseError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first_line = _reason(err)
         hint = (
             "is another yuqing process using this chdb directory? chDB allows one process "
             "per directory"

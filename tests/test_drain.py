@@ -9,7 +9,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from process_lines import wait_for_line
+from process_lines import wait_for_line, wait_for_match
 from replay_runs import COMPARED, history, produce_demo_by_brand, run_args, tables
 from store_fixtures import sql_in_subprocess
 
@@ -34,7 +34,7 @@ def test_a_signal_drains_a_replay_and_the_restart_equals_an_uninterrupted_run(
     first = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         wait_for_line(first, "progress: ", timeout=60)
-        wait_for_line(first, "mentions=", timeout=60)  # the flow is writing
+        wait_for_match(first, r"progress: .*\b[1-9][\d,]* mentions at", timeout=60)  # writing
         first.send_signal(sig)
         out, err = first.communicate(timeout=120)
     finally:

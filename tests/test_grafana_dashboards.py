@@ -260,8 +260,13 @@ def demo(demo_url):
     demo.store.close()
 
 
+# Metrics only a live run has: Kafka lag needs a Kafka input, outbox depth a runner the bus
+# served while the flow ran. The demo has neither; test_status_http fills and reads them.
+LIVE_ONLY = "name IN ('yuqing_kafka_lag', 'yuqing_outbox_depth')"
+
+
 def _expect_rows(request, demo: DemoStore, sql: str, rows: list, what: str) -> None:
-    if rows:
+    if rows or LIVE_ONLY in sql:
         return
     waiting = demo.empty_tables_read_by(sql)
     if waiting:

@@ -33,7 +33,7 @@ def test_labels_submitted_over_grpc_reach_the_live_model(kafka_broker, kafka_top
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         address = wait_for_line(flow, "action bus listening on").rsplit("listening on ", 1)[1].split()[0]
-        wait_for_line(flow, "mentions=300")
+        wait_for_line(flow, " 300 mentions at")
         with grpc.insecure_channel(address) as channel:
             stub = action_bus_pb2_grpc.ActionBusStub(channel)
             answers = [stub.SubmitFeedback(bus.SubmitFeedbackRequest(
@@ -42,7 +42,7 @@ def test_labels_submitted_over_grpc_reach_the_live_model(kafka_broker, kafka_top
             answers.append(stub.SubmitFeedback(bus.SubmitFeedbackRequest(
                 mention_id=mentions[10]["id"], sentiment=bus.SENTIMENT_LABEL_POSITIVE), timeout=10))
         assert all(a.accepted for a in answers), answers
-        wait_for_line(flow, "feedback_learned=4", timeout=30)
+        wait_for_line(flow, "feedback learned 4", timeout=30)
     finally:
         flow.send_signal(signal.SIGINT)
         try:

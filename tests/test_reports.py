@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import struct
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -77,6 +79,38 @@ def test_brief_of_a_day_without_data_is_written_and_says_so(demo_store, tmp_path
     assert "no mentions on this day" in files.html.read_text(encoding="utf-8")
 
 
+def test_a_replayed_day_has_its_own_activations_and_the_replays_wall_clock_day_none(demo_store,
+                                                                                    tmp_path):
+    from yuqing.reports.brief import DEFAULT_TZ, write_brief
+
+    _, store, _ = demo_store
+    stored = store.query("SELECT count() FROM activations FINAL")[0][0]
+    day = write_brief(store, date(2026, 11, 20), tmp_path / "day")
+    assert day.activations == stored > 0
+    assert "no playbook fired on this day" not in day.markdown.read_text(encoding="utf-8")
+    for today in {datetime.now(ZoneInfo(DEFAULT_TZ)).date(), datetime.now(UTC).date()}:
+        replayed_on = write_brief(store, today, tmp_path / str(today))
+        text = replayed_on.markdown.read_text(encoding="utf-8")
+        assert replayed_on.activations == 0
+        assert "no playbook fired on this day" in text
+        assert "no tasks from this day's activations" in text
+
+
+def test_incident_review_shows_what_fired_on_the_incidents_own_day(demo_store, tmp_path):
+    from yuqing.reports.incident import write_review
+
+    _, store, ids = demo_store
+    write_review(store, ids[0], tmp_path)
+    markdown = (tmp_path / f"incident-{ids[0]}.md").read_text(encoding="utf-8")
+    fired = markdown.split("## 触发的预案 What fired", 1)[1].split("##", 1)[0]
+    rows = [line for line in fired.splitlines() if line.startswith("| 2026-")]
+    assert rows and all(line.startswith("| 2026-11-20 ") for line in rows)
+    evidence = re.search(r"Evidence mentions: ([\d,]+)", markdown)
+    table = markdown.split("## 证据 Evidence", 1)[1].split("##", 1)[0]
+    shown = sum(line.startswith("| 2026-") for line in table.splitlines())
+    assert evidence and int(evidence.group(1).replace(",", "")) >= shown > 0
+
+
 def test_incident_review_has_timeline_evidence_tasks_and_first_response(demo_store, tmp_path):
     url, _, ids = demo_store
     incident = ids[0]
@@ -103,3 +137,17 @@ def test_bad_date_is_one_line_and_exit_code_2(demo_store, tmp_path, capsys):
     assert main(["report", "brief", "--date", "20-11-2026", "--out", str(tmp_path), "--store", url]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "YYYY-MM-DD" in err
+
+
+def test_tier_changes_minutes_apart_share_one_timeline_label():
+    from datetime import timedelta
+
+    from yuqing.reports.charts import tier_labels
+
+    t0 = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+    changes = [(t0, 1, 38.0), (t0 + timedelta(minutes=1), 2, 52.0),
+               (t0 + timedelta(minutes=2), 3, 71.0), (t0 + timedelta(minutes=40), 2, 58.0),
+               (t0 + timedelta(minutes=90), 0, 0.0)]
+    groups = tier_labels(changes, t0, t0 + timedelta(minutes=100))
+    assert [tiers for _, tiers in groups] == [[1, 2, 3], [2], [0]]
+    assert [at for at, _ in groups] == [t0, t0 + timedelta(minutes=40), t0 + timedelta(minutes=90)]

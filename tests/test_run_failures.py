@@ -43,6 +43,17 @@ def test_an_unreachable_broker_is_named_within_ten_seconds(tmp_path, flag):
     assert len(stderr.splitlines()) <= 5
 
 
+@pytest.mark.parametrize(("host", "says"), [("127.0.0.1:{port}", "connection refused"),
+                                             ("no-such-host.invalid:8123", "unknown host")])
+def test_an_unreachable_clickhouse_server_is_named_within_ten_seconds(tmp_path, host, says):
+    url = f"clickhouse://radar:secret@{host.format(port=_closed_port())}/yuqing"
+    code, stderr, seconds = _run("--store", url, cwd=tmp_path)
+    line = _one_line(stderr)
+    assert code == 2 and seconds < 10, (code, seconds)
+    assert "--store" in line and says in line and "secret" not in stderr
+    assert len(stderr.splitlines()) == 1, stderr
+
+
 @pytest.mark.kafka
 def test_a_missing_topic_says_how_to_create_it(kafka_broker, tmp_path):
     code, stderr, _ = _run("--input", f"kafka://{kafka_broker.bootstrap}/no-such-topic",

@@ -8,11 +8,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from grafana_macros import QueryContext, expand
 from mentions_factory import encode, make_mentions
 from process_lines import wait_for_line
+from store_fixtures import sql_in_subprocess
+
+REPO = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -67,6 +73,8 @@ def test_metrics_and_health_of_a_live_kafka_run(kafka_broker, kafka_topic_factor
             f"127.0.0.1:{port}",
             "--progress-every",
             "0.2",
+            "--metrics-every",
+            "0.2",
         ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -94,3 +102,19 @@ def test_metrics_and_health_of_a_live_kafka_run(kafka_broker, kafka_topic_factor
     finally:
         run.terminate()
         run.wait(30)
+    # the same samples reached the store, where Grafana's backlog panel reads them
+    rows = sql_in_subprocess(f"chdb://{tmp_path}/s", _panel_sql("Backlog"))
+    assert {r["backlog"] for r in rows} <= {f"kafka {topic}/0", f"kafka {topic}/1"}
+    assert rows and rows[-1]["messages"] == 0
+    counters = {r["name"]: r["value"] for r in sql_in_subprocess(
+        f"chdb://{tmp_path}/s", _panel_sql("Run counters"))}
+    assert counters["yuqing_mentions_total"] == 200
+
+
+def _panel_sql(title: str) -> str:
+    """A pipeline dashboard panel's SQL, expanded as Grafana would for the last hour."""
+    board = json.loads((REPO / "grafana" / "dashboards" / "pipeline.json").read_text())
+    [sql] = [p["targets"][0]["rawSql"] for p in board["panels"] if p["title"].startswith(title)]
+    now = datetime.now(UTC)
+    return expand(sql, QueryContext(now - timedelta(hours=1), now + timedelta(minutes=1),
+                                    timedelta(seconds=15), {}))

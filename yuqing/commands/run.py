@@ -204,6 +204,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="librdkafka client settings as key=value lines (like Kafka's client.properties)",
     )
+    keep = p.add_argument_group(
+        "ClickHouse retention",
+        "Days a row is kept after it was written (0: forever), set as table TTLs on every "
+        "start. Replayed days are kept as long as live ones.",
+    )
+    _flag(
+        keep,
+        "--keep-mentions",
+        "YUQING_KEEP_MENTIONS",
+        type=int,
+        default="180",
+        metavar="DAYS",
+        help="mentions (texts and author names: personal data)",
+    )
+    _flag(
+        keep,
+        "--keep-dead-letters",
+        "YUQING_KEEP_DEAD_LETTERS",
+        type=int,
+        default="30",
+        metavar="DAYS",
+        help="dead letters (raw refused input)",
+    )
+    _flag(
+        keep,
+        "--keep-records",
+        "YUQING_KEEP_RECORDS",
+        type=int,
+        default="730",
+        metavar="DAYS",
+        help="window metrics, incidents, alerts and activations",
+    )
+    _flag(
+        keep,
+        "--keep-metrics",
+        "YUQING_KEEP_METRICS",
+        type=int,
+        default="30",
+        metavar="DAYS",
+        help="the run's own metrics in pipeline_metrics",
+    )
     link = p.add_argument_group("early warning and linkage")
     _flag(
         link,
@@ -278,6 +319,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="log a progress line this often",
     )
+    _flag(
+        p,
+        "--metrics-every",
+        "YUQING_METRICS_EVERY",
+        type=float,
+        default="15",
+        metavar="SECONDS",
+        help="sample the run's metrics (lag, rates, outbox depth) into the store's "
+        "pipeline_metrics table this often, for Grafana; 0 turns it off",
+    )
     demo = p.add_argument_group("demo input")
     _flag(
         demo,
@@ -308,6 +359,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from yuqing.dataflows.launcher import RunOptions, launch
+    from yuqing.sinks.schema import Retention
 
     if (
         args.window <= 0
@@ -315,10 +367,12 @@ def run(args: argparse.Namespace) -> int:
         or args.snapshot_interval <= 0
         or args.workers < 1
         or args.max_brands < 0
+        or min(args.keep_mentions, args.keep_dead_letters, args.keep_records,
+               args.keep_metrics, args.metrics_every) < 0
     ):
         raise UserError(
             "--window, --snapshot-interval and --workers must be positive, "
-            "--lateness and --max-brands zero or more"
+            "--lateness, --max-brands, --metrics-every and --keep-* zero or more"
         )
     options = RunOptions(
         input=args.input,
@@ -337,6 +391,7 @@ def run(args: argparse.Namespace) -> int:
         feedback=args.feedback,
         workers=args.workers,
         progress_every=args.progress_every,
+        metrics_every=args.metrics_every,
         playbooks=tuple(args.playbooks),
         warning_config=args.warning_config,
         customers=args.customers,
@@ -351,6 +406,8 @@ def run(args: argparse.Namespace) -> int:
         kafka_group=args.kafka_group,
         kafka_start=args.kafka_start,
         kafka_config=args.kafka_config,
+        retention=Retention(args.keep_mentions, args.keep_dead_letters, args.keep_records,
+                            args.keep_metrics),
         demo_hours=args.demo_hours,
         demo_rate=args.demo_rate,
         demo_seed=args.demo_seed,

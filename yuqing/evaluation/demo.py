@@ -230,6 +230,7 @@ class DemoGenerator:
 
     def __init__(self, config: DemoConfig | None = None) -> None:
         self.config = config or DemoConfig()
+        self.minutes_done = 0
 
     def __iter__(self) -> Iterator[bytes]:
         cfg = self.config
@@ -238,6 +239,7 @@ class DemoGenerator:
         recent: list[tuple[str, dict]] = []  # (brand, original post) that reposts copy
         serial = 0
         for minute in range(int(cfg.hours * 60)):
+            self.minutes_done = minute  # how far a reader got, for a progress line
             t0 = cfg.start + timedelta(minutes=minute)
             batch: list[dict] = []
             rhythm = daily_rhythm(t0) * (weekly_rhythm(t0) if cfg.weekly else 1.0)

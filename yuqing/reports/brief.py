@@ -52,6 +52,7 @@ class BriefFiles:
     markdown: Path
     charts: tuple[Path, ...]
     mentions: int
+    activations: int = 0
 
 
 class Brief:
@@ -126,9 +127,11 @@ class Brief:
             GROUP BY department ORDER BY department""")
 
     def failed_deliveries(self) -> int:
+        """Failed deliveries of the day's activations (by event time, so a replayed day has its own)."""
         return self.q("""
             SELECT countIf(status = 'failed') FROM deliveries FINAL
-            WHERE enqueued_at >= {t0:DateTime64(3, 'UTC')} AND enqueued_at < {t1:DateTime64(3, 'UTC')}""")[0][0]
+            WHERE key IN (SELECT key FROM activations FINAL WHERE created_at >= {t0:DateTime64(3, 'UTC')}
+                          AND created_at < {t1:DateTime64(3, 'UTC')})""")[0][0]
 
     def write(self, out_dir: Path) -> BriefFiles:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -205,13 +208,14 @@ class Brief:
             "预案执行 Playbook activity", image=made[2].name if playbooks else "",
             table=Table(("playbook", "activations", "incidents", "brands"), playbooks,
                         empty="no playbook fired on this day"),
-            text=f"Failed deliveries to runners: {self.failed_deliveries():,}."))
+            text=f"Failed deliveries of these activations to runners: {self.failed_deliveries():,}."))
         report.add(Section(
             "任务 Tasks by department", table=Table(
                 ("department", "done", "open", "open past due"), tasks,
                 empty="no tasks from this day's activations")))
         html_path, md_path = report.write(out_dir, stem)
-        return BriefFiles(html_path, md_path, tuple(made), total)
+        return BriefFiles(html_path, md_path, tuple(made), total,
+                          sum(p[1] for p in playbooks))
 
 
 def write_brief(store, day: date, out_dir: Path, tz_name: str = DEFAULT_TZ) -> BriefFiles:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 
@@ -147,20 +147,54 @@ def playbook_chart(counts: Mapping[str, int], path: Path, *, day: str) -> Path:
     return _save(plt, fig, rc, path)
 
 
+def _per(interval: timedelta) -> tuple[str, str]:
+    """'5 min' / '1 h' for an axis label, in Chinese and English."""
+    minutes = max(1, round(interval.total_seconds() / 60))
+    if minutes % 60 == 0:
+        return f"每{minutes // 60}小时", f"{minutes // 60} h"
+    return f"每{minutes}分钟", f"{minutes} min"
+
+
+def tier_labels(changes: Sequence[tuple[datetime, int, float]], start: datetime, end: datetime,
+                min_gap: float = 0.04) -> list[tuple[datetime, list[int]]]:
+    """Tier changes grouped so that no two labels sit closer than `min_gap` of the time axis.
+
+    A burst that climbs 一级→二级→三级 within minutes gets one label for the
+    climb instead of three printed over each other.
+    """
+    span = max((end - start).total_seconds(), 1.0)
+    groups: list[tuple[datetime, list[int]]] = []
+    for at, tier, _ in changes:
+        if groups and (at - groups[-1][0]).total_seconds() / span < min_gap:
+            groups[-1][1].append(tier)
+        else:
+            groups.append((at, [tier]))
+    return groups
+
+
+def _tier_text(tiers: list[int]) -> str:
+    names = ["结束", "一级", "二级", "三级"]
+    zh = "→".join(names[min(t, 3)] for t in tiers)
+    en = "→".join(str(t) for t in tiers)
+    return label(f"{zh} tier {en}", f"tier {en}")
+
+
 def incident_chart(volume: Sequence[tuple[datetime, int, int]],
                    changes: Sequence[tuple[datetime, int, float]], path: Path, *, title: str,
-                   tz: tzinfo, tz_name: str, end: datetime) -> Path:
-    """Mentions and negative mentions per interval (bars) under the risk score (steps, tier-coloured)."""
+                   tz: tzinfo, tz_name: str, end: datetime,
+                   interval: timedelta = timedelta(minutes=1)) -> Path:
+    """Mentions and negative mentions per `interval` (bars) under the risk score (steps, tier-coloured)."""
     plt, fig, ax, rc = _figure(height=5.2)
+    per_zh, per_en = _per(interval)
     with plt.rc_context(rc):
         if volume:
             xs = [v[0] for v in volume]
-            width = (xs[1] - xs[0]) * 0.9 if len(xs) > 1 else 0.003
+            width = interval * 0.9
             ax.bar(xs, [v[1] for v in volume], width=width, color="#c6d4e1", align="edge",
                    label=label("提及量 mentions", "mentions"))
             ax.bar(xs, [v[2] for v in volume], width=width, color="#e58e8e", align="edge",
                    label=label("负面 negative", "negative"))
-        ax.set_ylabel(label("提及量 mentions per interval", "mentions per interval"))
+        ax.set_ylabel(label(f"{per_zh}提及量 mentions per {per_en}", f"mentions per {per_en}"))
         ax.set_xlabel(label(f"时间 time ({tz_name})", f"time ({tz_name})"))
         ax.set_title(title)
         _time_axis(ax, tz)
@@ -172,10 +206,13 @@ def incident_chart(volume: Sequence[tuple[datetime, int, int]],
                        label=label("风险分 risk score", "risk score"))
             for at, tier, _ in changes:
                 score.axvline(at, color=TIER_COLORS.get(tier, "grey"), linewidth=2, alpha=0.8)
-                score.annotate(label(["结束", "一级", "二级", "三级"][min(tier, 3)] + f" tier {tier}", f"tier {tier}"),
-                               (at, 103), xytext=(2, 0), textcoords="offset points", fontsize=8,
-                               rotation=90, va="top", ha="left",
-                               color=TIER_COLORS.get(tier, "grey"), fontweight="bold")
+            start = min([c[0] for c in changes] + [v[0] for v in volume])
+            for at, tiers in tier_labels(changes, start, end):
+                score.annotate(_tier_text(tiers), (at, 103), xytext=(2, 0),
+                               textcoords="offset points", fontsize=8, rotation=90, va="top",
+                               ha="left", color=TIER_COLORS.get(max(tiers), "grey"),
+                               fontweight="bold", bbox={"facecolor": "white", "alpha": 0.8,
+                                                        "edgecolor": "none", "pad": 1})
         score.set_ylim(0, 105)
         score.set_ylabel(label("风险分 risk score (0-100)", "risk score (0-100)"))
         score.grid(visible=False)

@@ -30,6 +30,11 @@ from yuqing.warning.tiers import TIER_NAMES
 ACK_STATUSES = ("accepted", "done", "failed")
 
 
+def volume_step(t0: datetime, t1: datetime) -> int:
+    """Seconds per bar of the timeline: whole minutes, about 60 bars."""
+    return max(60, int((t1 - t0).total_seconds() / 60) // 60 * 60)
+
+
 @dataclass(frozen=True)
 class ReviewFiles:
     html: Path
@@ -74,7 +79,7 @@ class IncidentReview:
         return rows
 
     def volume(self, brand: str, category: str, t0: datetime, t1: datetime) -> list[tuple]:
-        step = max(60, int((t1 - t0).total_seconds() / 60) // 60 * 60)  # about 60 bars
+        step = volume_step(t0, t1)
         return self.q(f"""
             SELECT toStartOfInterval(published_at, INTERVAL {step} second) AS t, count(),
                    countIf(sentiment_label = 'negative')
@@ -124,8 +129,10 @@ class IncidentReview:
         end = resolved or max(utc(c[2]) for c in changes)
         evidence = [json.loads(c[14] or "{}") for c in changes]
         began = next((e["began"] for e in evidence if e.get("began")), {})
-        latest = next((e for e in reversed(evidence) if e), {})
+        # a resolution's evidence window is quiet: describe the last change that had mentions
+        latest = next((e for e in reversed(evidence) if e.get("mention_ids")), {})
         ids = sorted({i for e in evidence for i in e.get("mention_ids", [])})
+        evidence_total = max([len(ids)] + [e.get("mention_ids_total", 0) for e in evidence])
 
         span = max(end - opened, timedelta(minutes=30))
         volume = self.volume(brand, category, opened - span / 4, end + span / 4)
@@ -134,7 +141,8 @@ class IncidentReview:
             [(utc(t), n, neg) for t, n, neg in volume],
             [(utc(c[2]), c[6], c[8]) for c in changes], out_dir / f"{stem}-timeline.png",
             title=f"{brand} · {category} " + charts.label("事件时间线 incident timeline", "incident timeline"),
-            tz=tz, tz_name=self.tz_name, end=end + span / 8)
+            tz=tz, tz_name=self.tz_name, end=end + span / 8,
+            interval=timedelta(seconds=volume_step(opened - span / 4, end + span / 4)))
 
         activations, deliveries, tasks = self.activations(), self.deliveries(), self.tasks()
         responses = [utc(d[5]) for d in deliveries if d[2] in ACK_STATUSES]
@@ -166,7 +174,7 @@ class IncidentReview:
         report.add(Section(
             "证据 Evidence",
             text=began_text + (f" Top keywords: {keywords}." if keywords else "")
-            + f" Evidence mentions: {latest.get('mention_ids_total', len(ids)):,}.",
+            + f" Evidence mentions: {evidence_total:,} (the most engaging below).",
             table=Table(("published", "source", "author", "followers", "engagement", "sentiment",
                          "text"),
                         [(local(m[0], tz), m[1], m[2], m[3], m[4], m[5], m[6][:100])
