@@ -132,6 +132,12 @@ class RunSummary:
             lines.append(
                 "  feedback             " + ", ".join(f"{k} {v}" for k, v in learned.items())
             )
+        board = cfg.board
+        if board is not None and board.learned:
+            lines.append(
+                f"  sentiment model      {board.learned:>8,}   labels learned "
+                f"(model {board.fingerprint()}; every worker scores with it)"
+            )
         for brand, category, tier, opened_at, peak in self.incidents[:10]:
             lines.append(
                 f"    {opened_at:%Y-%m-%d %H:%M} UTC  {brand} {category}: peak tier "

@@ -29,10 +29,11 @@ from yuqing.core.endpoints import FileOutput, InputSpec, OutputSpec, StoreSpec
 from yuqing.core.feedback import IncidentVerdict, SentimentFeedback
 from yuqing.core.mention import Mention
 from yuqing.core.records import DeadLetter
-from yuqing.dataflows import linkage, steps
+from yuqing.dataflows import labels, linkage, steps
 from yuqing.dataflows import state as keyed_state
 from yuqing.dataflows.clock import ResumingEventClock
 from yuqing.dataflows.progress import InputProgress
+from yuqing.dataflows.sentiment_board import SentimentBoard
 from yuqing.dataflows.sources import KafkaOptions, OutboxFeedbackSource, read_input
 from yuqing.dataflows.status import RunStatus
 from yuqing.dataflows.tally import Tally
@@ -59,6 +60,7 @@ from yuqing.warning.monitor import FalseAlarm
 from yuqing.warning.silence import ALL_BRANDS
 
 WINDOW_ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
+LABEL_MEMORY = 100_000 // labels.BUCKETS  # recent mentions' tokens kept per id bucket
 
 
 @dataclass
@@ -92,6 +94,7 @@ class FlowConfig:
     position: InputProgress = field(default_factory=InputProgress)  # share of a finite input read
     stop: Event = field(default_factory=Event)  # set on SIGTERM/Ctrl-C: inputs end, the flow drains
     kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
+    board: SentimentBoard | None = None  # the model this process scores with (made by build_flow)
 
 
 def _output(
@@ -153,49 +156,24 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     op.inspect("count_duplicates", fresh.falses, lambda _s, _d: tally.add("duplicates", 1))
     # (brand, Mention)
     failures = []  # dead letters of mentions a step could not process (the bug is logged)
+    board = cfg.board if cfg.board is not None else SentimentBoard(analyzer.sentiment)
+    cfg.board = board
     analyzed = _split_failures(
         "analyze",
         op.map(
             "analyze",
             fresh.trues,
-            steps.guarded("analyze", lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1]))),
-        ),
-        failures,
-    )
-    # Analyzed(mention, analysis: tokens, sentiment, category)
-    to_model = op.key_on("key_for_model", analyzed, lambda _a: "sentiment")
-    if feedback is not None:
-        labels = op.key_on(
-            "key_labels",
-            op.filter("sentiment_labels", feedback, lambda f: isinstance(f, SentimentFeedback)),
-            lambda _f: "sentiment",
-        )
-        to_model = op.merge("mentions_and_labels", to_model, labels)
-    # ("sentiment", Analyzed | SentimentFeedback)
-    scored = _split_failures(
-        "sentiment",
-        op.key_rm(
-            "unkey_model",
-            keyed_state.stateful_flat_map(
-                "sentiment",
-                to_model,
-                steps.guarded_state("sentiment", partial(steps.sentiment_step, analyzer=analyzer)),
-                cfg.recovering,
+            steps.guarded(
+                "analyze",
+                lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1], score=board.score)),
             ),
         ),
         failures,
     )
-    # Analyzed | FeedbackOutcome
-    learned = op.branch("split_outcomes", scored, lambda x: isinstance(x, steps.Analyzed))
-    op.inspect(
-        "count_feedback", learned.falses, lambda _s, o: tally.add(f"feedback_{o.outcome}", 1)
-    )
-    op.output(
-        "store_label_outcomes",
-        op.map("label_rows", learned.falses, steps.feedback_row),
-        _clickhouse(cfg, tables.FEEDBACK_EVENTS),
-    )
-    by_brand_story = op.key_on("key_for_stories", learned.trues, lambda a: a.analysis.brand)
+    # Analyzed(mention, analysis: tokens, sentiment, category), scored on this worker
+    if feedback is not None:
+        _learn_labels(cfg, feedback, analyzed, analyzer, board, tally)
+    by_brand_story = op.key_on("key_for_stories", analyzed, lambda a: a.analysis.brand)
     enriched = _split_failures(
         "stories",
         op.key_rm(
@@ -409,6 +387,63 @@ def _split_failures(step_id: str, stream, failures: list):
     split = op.branch(f"{step_id}_failed", stream, lambda x: not isinstance(x, DeadLetter))
     failures.append(split.falses)
     return split.trues
+
+
+def _learn_labels(cfg: FlowConfig, feedback, analyzed, analyzer: Analyzer,
+                  board: SentimentBoard, tally: Tally) -> None:
+    """Analysts' sentiment labels teach the board every worker of this process scores with."""
+    sentiment = op.filter("sentiment_labels", feedback, lambda f: isinstance(f, SentimentFeedback))
+    looked = op.map("label_first_look", sentiment, lambda f: (f, labels.first_look(f, analyzer)))
+    by_id = op.branch("labels_by_id", looked, lambda pair: pair[1] is None)
+    to_memory = op.merge(
+        "seen_and_labels",
+        op.key_on("key_seen", op.map("seen", analyzed, _seen), lambda s: labels.bucket(s.mention_id)),
+        op.key_on(
+            "key_labels_by_id",
+            op.map("label_by_id", by_id.trues, lambda pair: pair[0]),
+            lambda f: labels.bucket(f.mention_id),
+        ),
+    )
+    # (id bucket, Seen | SentimentFeedback)
+    resolved = op.merge(
+        "resolved_labels",
+        op.map("settled_labels", by_id.falses, lambda pair: pair[1]),
+        op.key_rm(
+            "unkey_memory",
+            keyed_state.stateful_flat_map(
+                "token_memory",
+                to_memory,
+                partial(labels.memory_step, analyzer=analyzer, remember=LABEL_MEMORY),
+                cfg.recovering,
+            ),
+        ),
+    )
+    # Resolved | FeedbackOutcome
+    examples = op.filter("examples", resolved, lambda r: isinstance(r, labels.Resolved))
+    learned = op.key_rm(
+        "unkey_learner",
+        op.stateful(
+            "learn_labels",
+            op.key_on("key_learner", examples, lambda _r: labels.LEARNER_KEY),
+            lambda resume: labels.LearnerLogic(board, resume, cfg.recovering),
+        ),
+    )
+    outcomes = op.merge(
+        "label_outcomes",
+        op.filter("not_learned", resolved, lambda r: isinstance(r, labels.FeedbackOutcome)),
+        learned,
+    )
+    # FeedbackOutcome
+    op.inspect("count_feedback", outcomes, lambda _s, o: tally.add(f"feedback_{o.outcome}", 1))
+    op.output(
+        "store_label_outcomes",
+        op.map("label_rows", outcomes, steps.feedback_row),
+        _clickhouse(cfg, tables.FEEDBACK_EVENTS),
+    )
+
+
+def _seen(item: steps.Analyzed) -> labels.Seen:
+    return labels.Seen(item.mention.id, item.analysis.brand, item.analysis.tokens)
 
 
 def _count_change(tally: Tally, _step: str, change: IncidentChange) -> None:

@@ -6,23 +6,20 @@ without running a dataflow.
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from yuqing.core.enriched import EnrichedMention
-from yuqing.core.feedback import Feedback, InvalidFeedback, SentimentFeedback, parse_feedback
+from yuqing.core.feedback import Feedback, InvalidFeedback, parse_feedback
 from yuqing.core.mention import InvalidMention, Mention, parse_mention
 from yuqing.core.records import DeadLetter, RawRecord, to_json_bytes
+from yuqing.dataflows.labels import FeedbackOutcome
 from yuqing.stream.dedup import RecentIds
 from yuqing.stream.windows import WindowMetrics
-from yuqing.text.analyzer import Analysis, Analyzer
+from yuqing.text.analyzer import Analysis
 from yuqing.text.brands import BrandGate
-from yuqing.text.normalize import clean_text
-from yuqing.text.sentiment import SentimentModel
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.monitor import FalseAlarm
 
@@ -161,90 +158,6 @@ class Analyzed:
 
     mention: Mention
     analysis: Analysis
-
-
-class SentimentLearner:
-    """State of the `sentiment` step: what analysts taught the model, and the live model.
-
-    The state that is snapshotted is only the learned examples (tokens, label),
-    not the 200k-weight model: Bytewax copies state at every epoch, and the
-    examples are small. After a restore the live model is rebuilt by
-    replaying them, in order, onto the shipped model. Until the first label the
-    shipped model's score from `analyze` stands, so nothing is re-scored.
-    Feedback by mention id needs that mention's tokens, so the tokens of recent
-    mentions are remembered in a cache that is not snapshotted.
-    """
-
-    def __init__(self, remember: int = 100_000) -> None:
-        self.remember = remember
-        self.examples: list[tuple[tuple[str, ...], int]] = []
-        self._model: SentimentModel | None = None
-        self._recent: OrderedDict[str, tuple[str, tuple[str, ...]]] = (
-            OrderedDict()
-        )  # id: brand, tokens
-
-    def __getstate__(self) -> dict:
-        return {"remember": self.remember, "examples": list(self.examples)}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["remember"])
-        self.examples = state["examples"]
-
-    def _live_model(self, analyzer: Analyzer) -> SentimentModel:
-        if self._model is None:
-            self._model = copy.deepcopy(analyzer.sentiment)
-            for tokens, label in self.examples:
-                self._model.learn(list(tokens), label)
-        return self._model
-
-    def score(self, item: Analyzed, analyzer: Analyzer) -> Analyzed:
-        tokens = item.analysis.tokens
-        self._recent[item.mention.id] = (item.analysis.brand, tokens)
-        if len(self._recent) > self.remember:
-            self._recent.popitem(last=False)
-        if not self.examples:
-            return item
-        model = self._live_model(analyzer)
-        value = model.score(list(tokens))
-        analysis = replace(item.analysis, sentiment=value, sentiment_label=model.label(value))
-        return Analyzed(item.mention, analysis)
-
-    def learn(self, feedback: SentimentFeedback, analyzer: Analyzer) -> str:
-        """Learn one label; returns what happened ("learned", "unknown_mention", "wrong_brand", "neutral")."""
-        if feedback.label == 0:
-            return "neutral"  # the model is binary: a neutral label carries no direction
-        if feedback.mention_id in self._recent:
-            brand, tokens = self._recent[feedback.mention_id]
-            if feedback.brand and feedback.brand != brand:
-                return "wrong_brand"  # a tenant may label its own brands' mentions only
-            if feedback.text:
-                tokens = tuple(analyzer.tokenizer.tokenize(clean_text(feedback.text)))
-        elif feedback.text:
-            tokens = tuple(analyzer.tokenizer.tokenize(clean_text(feedback.text)))
-        else:
-            return "unknown_mention"
-        label = 1 if feedback.label > 0 else 0
-        model = self._live_model(analyzer)
-        self.examples.append((tokens, label))
-        model.learn(list(tokens), label)
-        return "learned"
-
-
-def sentiment_step(
-    learner: SentimentLearner | None, item: Analyzed | SentimentFeedback, analyzer: Analyzer
-) -> tuple[SentimentLearner, Iterable]:
-    """Stateful step (one key): score mentions with the live model, learn from feedback."""
-    learner = learner if learner is not None else SentimentLearner()
-    if isinstance(item, SentimentFeedback):
-        return learner, (FeedbackOutcome(learner.learn(item, analyzer)),)
-    return learner, (learner.score(item, analyzer),)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackOutcome:
-    """What became of one feedback record (counted in the run summary)."""
-
-    outcome: str
 
 
 def feedback_row(item: FeedbackOutcome | FalseAlarm) -> tuple:

@@ -10,8 +10,9 @@ import pytest
 
 from yuqing.core.feedback import InvalidFeedback, SentimentFeedback, parse_feedback
 from yuqing.core.mention import Mention
-from yuqing.dataflows import steps
+from yuqing.dataflows import labels
 from yuqing.dataflows.launcher import RunOptions, launch
+from yuqing.dataflows.sentiment_board import SentimentBoard
 from yuqing.text.analyzer import Analyzer
 
 from mentions_factory import encode, make_mentions
@@ -24,36 +25,57 @@ def analyzer():
     return Analyzer.default()
 
 
-def _analyzed(analyzer, text: str, mention_id: str = "m1") -> steps.Analyzed:
-    mention = Mention(mention_id, "weibo", datetime(2026, 11, 20, tzinfo=UTC), text)
-    return steps.Analyzed(mention, analyzer.analyze(mention))
+def _mention(text: str, mention_id: str = "m1", brand: str = "") -> Mention:
+    return Mention(mention_id, "weibo", datetime(2026, 11, 20, tzinfo=UTC), text, brand=brand)
 
 
-def test_labels_move_the_live_model_and_survive_a_snapshot(analyzer):
-    learner, before = None, None
-    learner, (first,) = steps.sentiment_step(learner, _analyzed(analyzer, SLANG), analyzer)
-    before = first.analysis.sentiment
+def _seen(analyzer, text: str, mention_id: str, brand: str = "") -> labels.Seen:
+    analysis = analyzer.analyze(_mention(text, mention_id, brand))
+    return labels.Seen(mention_id, analysis.brand, analysis.tokens)
+
+
+def test_labels_move_the_board_and_a_restored_learner_rebuilds_the_same_model(analyzer):
+    board = SentimentBoard(analyzer.sentiment)
+    before = analyzer.analyze(_mention(SLANG), score=board.score).sentiment
+    learner = labels.LearnerLogic(board, None, recovering=True)
+    tokens = analyzer.analyze(_mention(SLANG)).tokens
     for _ in range(20):
-        learner, (outcome,) = steps.sentiment_step(
-            learner, SentimentFeedback(label=-1, text=SLANG), analyzer)
+        (outcome,), _discard = learner.on_item(labels.Resolved(tokens, 0))
         assert outcome.outcome == "learned"
-    learner, (after,) = steps.sentiment_step(learner, _analyzed(analyzer, SLANG), analyzer)
-    assert after.analysis.sentiment < before - 0.3
-    assert after.analysis.sentiment_label == "negative"
+    after = analyzer.analyze(_mention(SLANG), score=board.score)
+    assert after.sentiment < before - 0.3 and after.sentiment_label == "negative"
+    assert analyzer.analyze(_mention(SLANG)).sentiment == pytest.approx(before)  # shipped as shipped
 
-    restored = pickle.loads(pickle.dumps(learner))  # what a Bytewax snapshot keeps
-    assert len(pickle.dumps(learner)) < 50_000, "the snapshot holds examples, not the model"
-    _, (again,) = steps.sentiment_step(restored, _analyzed(analyzer, SLANG), analyzer)
-    assert again.analysis.sentiment == pytest.approx(after.analysis.sentiment)
+    snapshot = learner.snapshot()  # what a Bytewax snapshot keeps
+    assert len(snapshot) < 50_000, "the snapshot holds examples, not the model"
+    fresh = SentimentBoard(analyzer.sentiment)
+    labels.LearnerLogic(fresh, snapshot, recovering=True)  # restored: before any new label
+    assert fresh.learned == 20 and fresh.fingerprint() == board.fingerprint()
+    again = analyzer.analyze(_mention(SLANG), score=fresh.score).sentiment
+    assert again == pytest.approx(after.sentiment)
+
+
+def test_a_board_handed_an_older_list_of_examples_starts_again_from_it(analyzer):
+    board = SentimentBoard(analyzer.sentiment)
+    one, two = (("好",), 1), (("差",), 0)
+    assert board.catch_up([one, two]) == 2 and board.catch_up([one, two]) == 0
+    assert board.catch_up([two]) == 1 and board.learned == 1
+    other = SentimentBoard(analyzer.sentiment)
+    other.catch_up([two])
+    assert board.fingerprint() == other.fingerprint()
 
 
 def test_labels_by_mention_id_use_that_mentions_tokens(analyzer):
-    learner, _ = steps.sentiment_step(None, _analyzed(analyzer, SLANG, "weibo:7"), analyzer)
-    _, (known,) = steps.sentiment_step(learner, SentimentFeedback(-1, mention_id="weibo:7"), analyzer)
-    _, (unknown,) = steps.sentiment_step(learner, SentimentFeedback(-1, mention_id="x:1"), analyzer)
-    _, (neutral,) = steps.sentiment_step(learner, SentimentFeedback(0, mention_id="weibo:7"), analyzer)
-    assert (known.outcome, unknown.outcome, neutral.outcome) == ("learned", "unknown_mention",
-                                                                 "neutral")
+    memory, _ = labels.memory_step(None, _seen(analyzer, SLANG, "weibo:7"), analyzer, 100)
+    _, (known,) = labels.memory_step(memory, SentimentFeedback(-1, mention_id="weibo:7"), analyzer, 100)
+    _, (unknown,) = labels.memory_step(memory, SentimentFeedback(-1, mention_id="x:1"), analyzer, 100)
+    assert isinstance(known, labels.Resolved) and known.label == 0 and "yyds" in known.tokens
+    assert unknown.outcome == "unknown_mention"
+    neutral = labels.first_look(SentimentFeedback(0, mention_id="weibo:7"), analyzer)
+    assert neutral.outcome == "neutral"
+    assert labels.first_look(SentimentFeedback(1, mention_id="weibo:7"), analyzer) is None
+    assert labels.first_look(SentimentFeedback(1, text=SLANG), analyzer).label == 1
+    assert pickle.loads(pickle.dumps(memory))._recent == {}, "the memory is a cache"
 
 
 def test_feedback_records_are_validated():
@@ -83,12 +105,38 @@ def test_the_flow_reads_a_feedback_file_and_counts_what_it_learned(tmp_path, sto
 
 
 def test_a_label_naming_another_brand_than_the_mention_s_is_not_learnt(analyzer):
-    mention = Mention("weibo:8", "weibo", datetime(2026, 11, 20, tzinfo=UTC), SLANG, brand="星汇支付")
-    learner, _ = steps.sentiment_step(None, steps.Analyzed(mention, analyzer.analyze(mention)),
-                                      analyzer)
-    _, (other,) = steps.sentiment_step(
-        learner, SentimentFeedback(-1, mention_id="weibo:8", brand="安达消费金融"), analyzer)
-    _, (own,) = steps.sentiment_step(
-        learner, SentimentFeedback(-1, mention_id="weibo:8", brand="星汇支付"), analyzer)
-    assert (other.outcome, own.outcome) == ("wrong_brand", "learned")
+    memory, _ = labels.memory_step(None, _seen(analyzer, SLANG, "weibo:8", brand="星汇支付"),
+                                   analyzer, 100)
+    _, (other,) = labels.memory_step(
+        memory, SentimentFeedback(-1, mention_id="weibo:8", brand="安达消费金融"), analyzer, 100)
+    _, (own,) = labels.memory_step(
+        memory, SentimentFeedback(-1, mention_id="weibo:8", brand="星汇支付"), analyzer, 100)
+    assert other.outcome == "wrong_brand" and isinstance(own, labels.Resolved)
     assert parse_feedback('{"mention_id": "m", "label": 0, "brand": "星汇支付"}').brand == "星汇支付"
+
+
+def _two_worker_run(tmp_path, store_url, mentions, feedback, recovery=None):
+    options = RunOptions(input=str(tmp_path / "in.jsonl"), store=store_url, workers=2,
+                         feedback=str(feedback), alerts=str(tmp_path / "a.jsonl"),
+                         dlq=str(tmp_path / "d.jsonl"), outbox=tmp_path / "o.sqlite3",
+                         bus="off", recovery=recovery)
+    return launch(options)
+
+
+def test_two_workers_score_with_one_taught_model_that_a_restart_restores(tmp_path, store_url):
+    mentions = make_mentions(300, minutes=5, seed=43)
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(encode(m) for m in mentions))
+    taught = [{"mention_id": m["id"], "label": 1} for m in mentions[:40:4]]  # by id: via the memory
+    taught += [{"text": SLANG, "label": "negative"}] * 6
+    feedback = tmp_path / "fb.jsonl"
+    feedback.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in taught))
+    first = _two_worker_run(tmp_path, store_url, mentions, feedback, tmp_path / "rec")
+    board = first.config.board
+    assert first.counts["feedback_learned"] + first.counts.get("feedback_unknown_mention", 0) == 16
+    assert board.learned == first.counts["feedback_learned"] >= 6
+    assert f"labels learned (model {board.fingerprint()}" in first.render(1.0)
+    # a restart on the same inputs reads nothing new: only the restored learner can teach its board
+    again = _two_worker_run(tmp_path, store_url + "_again", mentions, feedback, tmp_path / "rec")
+    assert again.counts.get("feedback_learned", 0) == 0
+    assert again.config.board.fingerprint() == board.fingerprint()
+    assert again.config.board.learned == board.learned

@@ -8,7 +8,7 @@ remembers earlier mentions, so it lives in per-brand state
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,17 +139,24 @@ class Analyzer:
         lexicon = self.sentiment.featurizer.lexicon
         return any(token in lexicon for token in tokens)
 
-    def analyze(self, mention: Mention) -> Analysis:
-        """Brand, tokens, sentiment and category of one mention."""
+    def analyze(
+        self, mention: Mention, score: Callable[[list[str]], float] | None = None
+    ) -> Analysis:
+        """Brand, tokens, sentiment and category of one mention.
+
+        `score` is the sentiment model to use if not the shipped one (the flow
+        passes the one analysts' labels have taught).
+        """
         text = clean_text(f"{mention.title} {mention.text}" if mention.title else mention.text)
         tokens = self.tokenizer.tokenize(text)
-        score = self.sentiment.score(tokens) if self.has_opinion(tokens) else 0.0
+        score = score or self.sentiment.score
+        value = score(tokens) if self.has_opinion(tokens) else 0.0
         category, evidence, confidence = self.categories.classify(text, tokens)
         return Analysis(
             brand=self.brand_of(mention),
             tokens=tuple(tokens),
-            sentiment=score,
-            sentiment_label=self.sentiment.label(score),
+            sentiment=value,
+            sentiment_label=self.sentiment.label(value),
             category=category,
             category_evidence=evidence,
             category_score=confidence,

@@ -1,0 +1,70 @@
+"""The sentiment model every worker of a process scores with, and what analysts taught it.
+
+Scoring runs in `analyze`, on whichever worker a mention lands on: no single
+key carries every mention. Learning stays in one place (the `learn_labels`
+step keyed by one constant, which sees only labels, a few per minute): it
+keeps the learned examples in its snapshotted state and brings the board up
+to them, so every worker of the process scores with the same model. After a
+restart the restored learner brings a fresh board to the same examples, in
+the same order, so the model equals the uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from collections.abc import Sequence
+
+from yuqing.text.sentiment import SentimentModel
+
+Example = tuple[tuple[str, ...], int]  # (tokens, 1 positive | 0 negative)
+
+
+class SentimentBoard:
+    """The shipped model plus the learned examples, shared by the worker threads of a process."""
+
+    def __init__(self, shipped: SentimentModel) -> None:
+        self._shipped = shipped
+        self._live: SentimentModel | None = None  # a copy, made at the first example
+        self._examples: list[Example] = []
+        self._lock = threading.Lock()
+
+    def score(self, tokens: list[str]) -> float:
+        """The sentiment of tokens by the model as taught so far (the shipped one until then)."""
+        if self._live is None:
+            return self._shipped.score(tokens)
+        with self._lock:  # a label being learned changes several weights at once
+            return (self._live or self._shipped).score(tokens)
+
+    def catch_up(self, examples: Sequence[Example]) -> int:
+        """Learn those of `examples` the board has not learned yet, in order; returns how many.
+
+        `examples` is the learner's whole list, which only grows: the board
+        learns its new tail. A list that is not an extension of what the board
+        learned (a learner restored from an older snapshot) rebuilds the model.
+        """
+        with self._lock:
+            known = len(self._examples)
+            if known > len(examples) or list(examples[:known]) != self._examples:
+                self._live, self._examples, known = None, [], 0
+            fresh = list(examples[known:])
+            if not fresh:
+                return 0
+            if self._live is None:  # the shipped model stays as shipped
+                self._live = copy.deepcopy(self._shipped)
+            for tokens, label in fresh:
+                self._live.learn(list(tokens), label)
+            self._examples.extend(fresh)
+            return len(fresh)
+
+    @property
+    def learned(self) -> int:
+        return len(self._examples)
+
+    def fingerprint(self) -> str:
+        """A short digest of what the model learned: equal digests, equal models."""
+        digest = hashlib.sha256()
+        for tokens, label in self._examples:
+            digest.update(("\x1f".join(tokens) + f"\x1e{label}\x1d").encode())
+        return digest.hexdigest()[:12]
