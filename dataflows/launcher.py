@@ -44,7 +44,7 @@ from yuqing.evaluation.demo import DemoConfig
 from yuqing.playbooks.library import PlaybookLibrary
 from yuqing.playbooks.tickets import CustomerMap
 from yuqing.sinks.bus_mirror import BusMirror
-from yuqing.sinks.clickhouse import Store
+from yuqing.sinks.clickhouse import EmbeddedMemoryPurge, Store
 from yuqing.sinks.jsonl import base_lengths
 from yuqing.sinks.schema import Retention
 from yuqing.warning.config import WarningConfig
@@ -348,7 +348,7 @@ def launch(options: RunOptions) -> RunSummary:
     and carries the exit code 143 or 130.
     """
     outbox = open_outbox(options.outbox)
-    server = mirror = status_http = recorder = None
+    server = mirror = status_http = recorder = purge = None
     try:
         cfg = make_config(options, outbox)
         preflight(cfg)
@@ -359,6 +359,7 @@ def launch(options: RunOptions) -> RunSummary:
         store = Store(cfg.store)
         store.ensure_schema(retention=options.retention)
         store.close()
+        purge = EmbeddedMemoryPurge(cfg.store).start()
         server = start_bus(options, outbox)
         mirror = BusMirror(outbox, cfg.store).start()
         status_http = start_status(options, cfg, outbox)
@@ -401,6 +402,8 @@ def launch(options: RunOptions) -> RunSummary:
     finally:
         if recorder is not None:
             recorder.stop()
+        if purge is not None:
+            purge.stop()
         if status_http is not None:
             status_http.shutdown()
         if mirror is not None:

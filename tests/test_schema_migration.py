@@ -130,3 +130,17 @@ def test_the_run_sets_the_retention_it_is_given(tmp_path, store_url):
     assert "toIntervalDay(3)" in _table(store, "dead_letters")[1]
     assert " TTL " not in _table(store, "incidents")[1]
     store.close()
+
+
+def test_the_embedded_engine_hands_freed_memory_back_while_a_run_goes_on(store_url):
+    from yuqing.sinks.clickhouse import EmbeddedMemoryPurge
+
+    store = _open(store_url)
+    store.client.command("SYSTEM JEMALLOC PURGE")  # what the purge thread runs: chDB has jemalloc
+    purge = EmbeddedMemoryPurge(store.spec, every=0.05).start()
+    assert purge._thread is not None and purge._thread.is_alive()
+    purge.stop()
+    assert not purge._thread.is_alive()
+    server = EmbeddedMemoryPurge(parse_store("clickhouse://u:p@127.0.0.1:1/db")).start()
+    assert server._thread is None, "a server manages its own memory"
+    store.close()
