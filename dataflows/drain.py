@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 log = logging.getLogger("yuqing.run")
@@ -21,9 +22,15 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class Drain:
     """Signal handlers for the life of a run (a context manager); `received` names the signal."""
 
-    def __init__(self, stop: threading.Event, recovering: bool = False) -> None:
+    def __init__(
+        self,
+        stop: threading.Event,
+        recovering: bool = False,
+        forward: Callable[[signal.Signals], None] | None = None,
+    ) -> None:
         self.stop = stop
         self.recovering = recovering
+        self.forward = forward  # passes the signal on (to a cluster's other processes)
         self.received: signal.Signals | None = None
         self._previous: dict[signal.Signals, object] = {}
 
@@ -44,6 +51,8 @@ class Drain:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         sig = signal.Signals(signum)
+        if self.forward is not None:
+            self.forward(sig)
         if self.received is not None:
             log.warning("%s again: stopping at once, without draining", sig.name)
             os._exit(EXIT_CODES[sig])

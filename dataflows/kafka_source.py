@@ -13,8 +13,11 @@ its end for `?until=end` replays, and at once when the run is asked to stop.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from threading import Event
+from urllib.parse import quote
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import (
@@ -180,6 +183,33 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         self._consumer.close()
 
 
+class StartBook:
+    """Where each partition began when the recovery store did (DIR/kafka-starts/TOPIC.PARTITION).
+
+    Offsets are committed to the group one epoch behind the snapshots, but in a
+    cluster a process can snapshot, and so commit, ahead of the epochs the
+    whole cluster made durable. A partition with no durable snapshot must then
+    start where this store's first run started it, not at the group's newer
+    commit, or what was read but never stored would be skipped.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory) / "kafka-starts"
+
+    def start(self, topic: str, partition: int, resolve: Callable[[], int]) -> int:
+        path = self.directory / f"{quote(topic, safe='')}.{partition}"
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            pass
+        offset = resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(str(offset))
+        partial.replace(path)
+        return offset
+
+
 class KafkaInput(FixedPartitionedSource[Record, int]):
     """A Kafka topic as RawRecords (and DeadLetters for consumer errors and tombstones)."""
 
@@ -193,19 +223,44 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         on_message: Callable[[str, int, int], None] | None = None,
         batch_size: int = 2000,
         progress: InputProgress | None = None,
+        starts: StartBook | None = None,
     ) -> None:
         if start not in START_OFFSETS:
             raise UserError(f"--kafka-start {start!r}: use one of {', '.join(START_OFFSETS)}")
         self.topic, self.group, self.start = topic, group, start
         self.stop = stop if stop is not None else Event()
         self.on_message, self.batch_size, self.progress = on_message, batch_size, progress
+        self.starts = starts
+
+    def _resolve(self, partition: int) -> int:
+        """The offset `start` names for a partition now, as a number."""
+        consumer = Consumer(self.topic.client_config(
+            **{"group.id": self.group, "enable.auto.commit": False, "logger": kafka_logger()}))
+        try:
+            tp = TopicPartition(self.topic.topic, partition)
+            low, high = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT)
+            if self.start == "latest":
+                return high
+            if self.start == "committed":
+                [done] = consumer.committed([tp], timeout=METADATA_TIMEOUT)
+                if done.offset >= 0:
+                    return done.offset
+            return low
+        finally:
+            consumer.close()
 
     def list_parts(self) -> list[str]:
         return [str(p) for p in topic_partitions(self.topic, "--input")]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaPartition:
         start = START_OFFSETS[self.start] if resume_state is None else resume_state
-        if resume_state is None:
+        if resume_state is None and self.starts is not None:
+            start = self.starts.start(self.topic.topic, int(for_part),
+                                      lambda: self._resolve(int(for_part)))
+            log.info("reading %s partition %s from offset %d (the %s offset of group %s when "
+                     "the recovery store began)", self.topic, for_part, start, self.start,
+                     self.group)
+        elif resume_state is None:
             log.info("reading %s partition %s from its %s offset (group %s)", self.topic,
                      for_part, self.start, self.group)
         return _KafkaPartition(self.topic, int(for_part), start, self.group, self.stop,

@@ -24,6 +24,7 @@ from yuqing.core.endpoints import (
     parse_output,
     parse_store,
 )
+from yuqing.dataflows.cluster import Members, Membership, loopback_addresses, parse_addresses
 from yuqing.dataflows.drain import Drain
 from yuqing.dataflows.kafka_source import DEFAULT_GROUP
 from yuqing.dataflows.metrics_recorder import MetricsRecorder
@@ -88,6 +89,10 @@ class RunOptions:
     kafka_start: str = "committed"  # committed | earliest | latest, without a snapshot
     kafka_config: Path | None = None  # librdkafka key=value settings for every Kafka endpoint
     retention: Retention = field(default_factory=Retention)  # table TTLs, set on every start
+    processes: int = 1  # --processes N: a cluster of N processes on this machine
+    process_id: int | None = None  # Bytewax's -i: this process in a cluster across machines
+    addresses: str | None = None  # Bytewax's -a: "host:port;host:port" of every process
+    argv: tuple[str, ...] = ()  # the command line, to start processes 1..N-1 with
     ack_timeout: float = 30.0
     demo_hours: float = 6.0
     demo_rate: float = 2.0
@@ -105,10 +110,14 @@ class RunSummary:
     bus: str = ""
     stopped_by: str = ""  # the signal that drained the run, if one did
     exit_code: int = 0
+    process: int = 0  # this process's id in a cluster; only process 0 reads the store
 
     def render(self, seconds: float) -> str:
         c, cfg, t = self.counts, self.config, self.totals
         ended = f"stopped by {self.stopped_by} (drained)" if self.stopped_by else "finished"
+        if self.process:
+            return (f"Yuqing Radar process {self.process} {ended} in {seconds:.1f} s; "
+                    "process 0 prints the run's summary")
         lines = [
             f"Yuqing Radar run {ended} in {seconds:.1f} s (input: {cfg.input.__class__.__name__})",
             f"  mentions written     {c.get('mentions', 0):>8,}   duplicates skipped "
@@ -208,7 +217,8 @@ def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig
         tick=timedelta(seconds=30) if live else None,
         bus_feedback=live,
         recovering=options.recovery is not None,
-        kafka=KafkaOptions(group=options.kafka_group, start=options.kafka_start),
+        kafka=KafkaOptions(group=options.kafka_group, start=options.kafka_start,
+                           recovery=options.recovery),
     )
 
 
@@ -225,17 +235,41 @@ def preflight(cfg: FlowConfig) -> None:
     check_output(cfg.dlq, "--dlq")
 
 
-def recovery_config(directory: Path | None) -> RecoveryConfig | None:
-    """Bytewax recovery in DIR, initialising the partition store on first use."""
+def membership(options: RunOptions) -> Membership:
+    """This process in its cluster: `--processes N` here, or Bytewax's `-i/-a` across machines."""
+    if options.processes < 1:
+        raise UserError("--processes must be 1 or more")
+    if options.processes > 1 and options.process_id is None:
+        if options.input == "-":
+            raise UserError("--processes: stdin reaches one process only; give a file, "
+                            "a Kafka topic or demo")
+        return Membership(0, loopback_addresses(options.processes))
+    return parse_addresses(options.addresses, options.process_id)
+
+
+def recovery_config(
+    directory: Path | None, member: Membership | None = None, workers: int = 1
+) -> RecoveryConfig | None:
+    """Bytewax recovery in DIR, initialising the partition store on first use.
+
+    In a cluster the owner makes the store (a partition per worker) before the
+    other processes start; on one machine they share the folder.
+    """
     if directory is None:
         return None
+    member = member or Membership()
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"--recovery {directory}: not a directory; give a folder path")
+    if not member.owner:
+        if not any(directory.glob("part-*.sqlite3")):
+            raise UserError(f"--recovery {directory}: no recovery store; process 0 makes it "
+                            "on its first start (start it first, or share the folder)")
+        return RecoveryConfig(str(directory))
     if not directory.exists() or not any(directory.glob("part-*.sqlite3")):
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            init_db_dir(directory, 1)
+            init_db_dir(directory, member.count * workers)
         except (OSError, RuntimeError) as err:
             why = next(
                 (f"{p} is a file, not a folder" for p in directory.parents
@@ -347,24 +381,29 @@ def launch(options: RunOptions) -> RunSummary:
     SIGTERM and Ctrl-C drain the flow (see `drain`); the summary then says so
     and carries the exit code 143 or 130.
     """
-    outbox = open_outbox(options.outbox)
-    server = mirror = status_http = recorder = purge = None
+    member = membership(options)
+    outbox = open_outbox(options.outbox) if member.owner else Outbox(":memory:")
+    server = mirror = status_http = recorder = purge = members = None
     try:
         cfg = make_config(options, outbox)
+        cfg.owner = member.owner
         preflight(cfg)
-        recovery = recovery_config(options.recovery)
+        recovery = recovery_config(options.recovery, member, options.workers)
         if options.recovery is not None:  # outputs a killed run wrote before any snapshot
             files = [s.path for s in (cfg.alerts, cfg.dlq) if isinstance(s, FileOutput)]
             cfg.jsonl_bases = base_lengths(options.recovery, files)
-        store = Store(cfg.store)
-        store.ensure_schema(retention=options.retention)
-        store.close()
-        purge = EmbeddedMemoryPurge(cfg.store).start()
-        server = start_bus(options, outbox)
-        mirror = BusMirror(outbox, cfg.store).start()
-        status_http = start_status(options, cfg, outbox)
-        if options.metrics_every > 0 and cfg.status is not None:
-            recorder = MetricsRecorder(cfg.status, cfg.store, options.metrics_every).start()
+        if member.owner:
+            store = Store(cfg.store)
+            store.ensure_schema(retention=options.retention)
+            store.close()
+            purge = EmbeddedMemoryPurge(cfg.store).start()
+            server = start_bus(options, outbox)
+            mirror = BusMirror(outbox, cfg.store).start()
+            status_http = start_status(options, cfg, outbox)
+            if options.metrics_every > 0 and cfg.status is not None:
+                recorder = MetricsRecorder(cfg.status, cfg.store, options.metrics_every).start()
+        if member.clustered and options.process_id is None:  # --processes N: start the others
+            members = Members(options.argv, member.addresses)
         log.info(
             "running: input=%s store=%s alerts=%s dlq=%s",
             options.input,
@@ -378,7 +417,12 @@ def launch(options: RunOptions) -> RunSummary:
         ).start()
         if cfg.status is not None:
             cfg.status.state = "running"
-        drain = Drain(cfg.stop, recovering=recovery is not None)
+        drain = Drain(cfg.stop, recovering=recovery is not None,
+                      forward=members.signal if members is not None else None)
+        cluster = (
+            {"process_id": member.process_id, "addresses": list(member.addresses)}
+            if member.clustered else {}
+        )
         try:
             with drain:
                 cli_main(
@@ -386,20 +430,32 @@ def launch(options: RunOptions) -> RunSummary:
                     workers_per_process=options.workers,
                     epoch_interval=options.snapshot_interval,
                     recovery_config=recovery,
+                    **cluster,
                 )
+            failed = members.wait() if members is not None else []
+            if failed:
+                raise FlowFailed("the flow stopped: " + ", ".join(
+                    f"process {i} exited with code {code}" for i, code in failed))
             if cfg.status is not None:
                 cfg.status.state = "finished"
         except BytewaxRuntimeError as err:
             if cfg.status is not None:
                 cfg.status.state = "failed"
             raise flow_failure(err) from None
-        except BaseException:
+        except BaseException as err:
             if cfg.status is not None:
                 cfg.status.state = "failed"
+            if member.clustered and type(err).__name__ == "PanicException":
+                raise FlowFailed(
+                    "the flow stopped: another process of the cluster stopped; restart every "
+                    "process (with --recovery they resume from the last snapshot)"
+                ) from None
             raise
         finally:
             progress.stop()
     finally:
+        if members is not None:
+            members.stop()
         if recorder is not None:
             recorder.stop()
         if purge is not None:
@@ -411,7 +467,10 @@ def launch(options: RunOptions) -> RunSummary:
         if server is not None:
             server.stop(grace=1.0)
         outbox.close()
-    summary = summarise(cfg, server.address if server else "")
+    if not member.owner:
+        summary = RunSummary(cfg, cfg.tally.as_dict(), {}, [], process=member.process_id)
+    else:
+        summary = summarise(cfg, server.address if server else "")
     if drain.received is not None:
         summary.stopped_by, summary.exit_code = drain.received.name, drain.exit_code
     return summary

@@ -51,6 +51,7 @@ from yuqing.sinks.bus import IncidentRecordSink, OutboxSink
 from yuqing.sinks.clickhouse import ClickHouseSink
 from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
+from yuqing.sinks.single_writer import SingleWriterSink
 from yuqing.stream.windows import WindowMetrics
 from yuqing.text.analyzer import Analyzer
 from yuqing.text.brands import BrandGate
@@ -95,6 +96,7 @@ class FlowConfig:
     stop: Event = field(default_factory=Event)  # set on SIGTERM/Ctrl-C: inputs end, the flow drains
     kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
     board: SentimentBoard | None = None  # the model this process scores with (made by build_flow)
+    owner: bool = True  # this process opens the embedded store and the outbox (process 0)
 
 
 def _output(
@@ -199,7 +201,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         ),
         failures,
     )
-    op.output(
+    _write(
         "store_mentions",
         rows,
         _clickhouse(cfg, tables.MENTIONS, on_write=tally.counter("mentions")),
@@ -231,7 +233,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
             kv[0], WINDOW_ALIGN + kv[1][0] * cfg.window, cfg.window, kv[1][1]
         ),
     )
-    op.output(
+    _write(
         "store_windows",
         rows,
         _clickhouse(cfg, tables.WINDOW_METRICS, on_write=tally.counter("windows")),
@@ -273,20 +275,20 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     changes = op.filter("incident_changes", warnings, lambda w: isinstance(w, IncidentChange))
     op.inspect("count_tiers", changes, partial(_count_change, tally))
     # IncidentChange
-    op.output(
+    _write(
         "store_incidents",
         op.map("incident_rows", changes, lambda c: c.update.to_row()),
         _clickhouse(cfg, tables.INCIDENTS, on_write=tally.counter("incident_changes")),
     )
     sector_of = analyzer.brands.sector
-    op.output(
+    _write(
         "record_incidents",
         op.map(
             "incident_snapshots",
             changes,
             lambda c: linkage.incident_snapshot(c, sector_of(c.update.brand)),
         ),
-        IncidentRecordSink(cfg.outbox),
+        _outbox_sink(cfg, IncidentRecordSink(cfg.outbox)),
     )
     activations = op.flat_map(
         "activate_playbooks",
@@ -298,7 +300,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         "count_activations", activations,
         lambda _s, a: tally.add_distinct("activations", a.idempotency_key),
     )
-    op.output(
+    _write(
         "store_activations",
         op.map("activation_rows", activations, linkage.activation_table_row),
         _clickhouse(cfg, tables.ACTIVATIONS, on_write=tally.counter("activation_rows")),
@@ -319,10 +321,10 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     )
     # Ticket (protobuf)
     op.inspect("count_tickets", tickets, lambda _s, _t: tally.add("tickets", 1))
-    op.output("publish", op.merge("bus_messages", activations, tickets), OutboxSink(cfg.outbox))
+    _write("publish", op.merge("bus_messages", activations, tickets), _outbox_sink(cfg, OutboxSink(cfg.outbox)))
 
     verdicts_done = op.filter("false_alarms", warnings, lambda w: isinstance(w, FalseAlarm))
-    op.output(
+    _write(
         "store_verdicts",
         op.map("verdict_rows", verdicts_done, steps.feedback_row),
         _clickhouse(cfg, tables.FEEDBACK_EVENTS),
@@ -331,7 +333,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         "alert_records", op.merge("alert_stream", warnings, activations), linkage.alert_record
     )
     # AlertRecord (incident change, pipeline health, false alarm, activation)
-    op.output(
+    _write(
         "store_alerts",
         op.map("alert_rows", records, linkage.AlertRecord.row),
         _clickhouse(cfg, tables.ALERTS),
@@ -354,7 +356,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         dead,
         lambda _s, d: tally.add(f"dead_letter_reason:{steps.reason_kind(d.reason)}", 1),
     )
-    op.output(
+    _write(
         "store_dead_letters",
         op.map("dead_letter_rows", dead, steps.dead_letter_row),
         _clickhouse(cfg, tables.DEAD_LETTERS),
@@ -372,14 +374,33 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     return flow
 
 
-def _clickhouse(cfg: FlowConfig, table, on_write=None) -> ClickHouseSink:
-    """A ClickHouse sink for ``table`` whose batch times reach /metrics when --http is on."""
-    return ClickHouseSink(
+def _clickhouse(cfg: FlowConfig, table, on_write=None) -> ClickHouseSink | SingleWriterSink:
+    """A ClickHouse sink for ``table`` whose batch times reach /metrics when --http is on.
+
+    A server takes writes from every worker; the embedded chDB store is opened
+    by one process only, so its rows all go to one writer in the owning process.
+    """
+    sink = ClickHouseSink(
         cfg.store,
         table,
         on_write=on_write,
         on_batch=cfg.status.sinks.record if cfg.status else None,
     )
+    if cfg.store.kind != "chdb":
+        return sink
+    return SingleWriterSink(f"store:{table.name}", sink.partition, cfg.owner)
+
+
+def _outbox_sink(cfg: FlowConfig, sink: OutboxSink | IncidentRecordSink) -> SingleWriterSink:
+    """The outbox is one SQLite file: one writer, in the process that serves the bus."""
+    return SingleWriterSink("outbox", lambda: sink.build("outbox", 0, 1), cfg.owner)
+
+
+def _write(step_id: str, stream, sink) -> None:
+    """`op.output`, keying the items for a single-writer sink."""
+    if isinstance(sink, SingleWriterSink):
+        stream = op.key_on(f"{step_id}_to_writer", stream, lambda _item: "writer")
+    op.output(step_id, stream, sink)
 
 
 def _split_failures(step_id: str, stream, failures: list):
@@ -435,7 +456,7 @@ def _learn_labels(cfg: FlowConfig, feedback, analyzed, analyzer: Analyzer,
     )
     # FeedbackOutcome
     op.inspect("count_feedback", outcomes, lambda _s, o: tally.add(f"feedback_{o.outcome}", 1))
-    op.output(
+    _write(
         "store_label_outcomes",
         op.map("label_rows", outcomes, steps.feedback_row),
         _clickhouse(cfg, tables.FEEDBACK_EVENTS),
@@ -462,7 +483,9 @@ def _read_feedback(flow: Dataflow, cfg: FlowConfig, tally: Tally):
         )
     if cfg.bus_feedback:
         streams.append(
-            op.input("read_bus_feedback", flow, OutboxFeedbackSource(cfg.outbox, cfg.stop))
+            op.input(
+                "read_bus_feedback", flow, OutboxFeedbackSource(cfg.outbox, cfg.stop, cfg.owner)
+            )
         )
     raw = streams[0] if len(streams) == 1 else op.merge("all_feedback", *streams)
     parsed = op.map("parse_feedback", raw, steps.parse_feedback_record)

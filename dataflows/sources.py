@@ -32,7 +32,7 @@ from bytewax.inputs import (
 from yuqing.bus.outbox import Outbox
 from yuqing.core.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
 from yuqing.core.records import RawRecord
-from yuqing.dataflows.kafka_source import DEFAULT_GROUP, KafkaInput
+from yuqing.dataflows.kafka_source import DEFAULT_GROUP, KafkaInput, StartBook
 from yuqing.dataflows.progress import InputProgress
 from yuqing.evaluation.demo import DemoConfig, DemoGenerator
 
@@ -220,12 +220,13 @@ class OutboxFeedbackSource(FixedPartitionedSource[RawRecord, int]):
     It never ends: use it only with live inputs.
     """
 
-    def __init__(self, outbox: Outbox, stop: Event | None = None) -> None:
+    def __init__(self, outbox: Outbox, stop: Event | None = None, owner: bool = True) -> None:
         self.outbox = outbox
         self.stop = stop if stop is not None else Event()
+        self.owner = owner  # only the process that serves the bus has the outbox
 
     def list_parts(self) -> list[str]:
-        return ["bus-feedback"]
+        return ["bus-feedback"] if self.owner else []
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None):
         return _OutboxFeedbackPartition(self.outbox, resume_state, self.stop)
@@ -237,6 +238,7 @@ class KafkaOptions:
 
     group: str = DEFAULT_GROUP
     start: str = "committed"
+    recovery: Path | None = None  # with --recovery: where first starts are recorded (StartBook)
 
 
 def read_input(
@@ -259,6 +261,7 @@ def read_input(
         source = KafkaInput(
             spec, group=kafka.group, start=kafka.start, stop=stop, on_message=on_message,
             progress=progress,
+            starts=StartBook(kafka.recovery / name) if kafka.recovery is not None else None,
         )
         records = op.input(f"{name}_kafka", flow, source)
         split = op.branch(f"{name}_kafka_ok", records, lambda r: isinstance(r, RawRecord))

@@ -172,6 +172,10 @@ class ClickHouseSink(DynamicSink[Sequence[Any]]):
         self.on_batch = on_batch  # (table, seconds) per batch, for /metrics
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TablePartition:
+        return self.partition()
+
+    def partition(self) -> _TablePartition:
+        """A writer of its own (its own client), for this sink or a single-writer one."""
         return _TablePartition(self.spec, self.table, self.on_write, self.on_batch)
 
 

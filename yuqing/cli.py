@@ -75,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and exit code 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = tuple(sys.argv[1:] if argv is None else argv)  # to start a cluster's processes
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

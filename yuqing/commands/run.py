@@ -310,6 +310,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="serve /healthz (for probes) and /metrics (Prometheus) while running, or off",
     )
+    scale = p.add_argument_group(
+        "scaling out",
+        "Threads (--workers) share one interpreter lock; processes do not. Process 0 owns the "
+        "embedded store, the outbox, the bus and --http, and prints the summary; Kafka "
+        "partitions and brands spread over every worker. See docs/cluster.md.",
+    )
+    _flag(
+        scale,
+        "--processes",
+        "YUQING_PROCESSES",
+        type=int,
+        default="1",
+        metavar="N",
+        help="run the dataflow on N processes on this machine (this one is process 0)",
+    )
+    _flag(
+        scale,
+        "--process-id",
+        "BYTEWAX_PROCESS_ID",
+        type=int,
+        metavar="I",
+        help="across machines: this process's id, 0 to N-1 (as Bytewax's -i)",
+    )
+    _flag(
+        scale,
+        "--addresses",
+        "BYTEWAX_ADDRESSES",
+        metavar="H:P;H:P",
+        help="across machines: every process's host:port, in id order (as Bytewax's -a)",
+    )
     _flag(
         p,
         "--progress-every",
@@ -392,6 +422,10 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress_every=args.progress_every,
         metrics_every=args.metrics_every,
+        processes=args.processes,
+        process_id=args.process_id,
+        addresses=args.addresses,
+        argv=getattr(args, "argv", ()),
         playbooks=tuple(args.playbooks),
         warning_config=args.warning_config,
         customers=args.customers,

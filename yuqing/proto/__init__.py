@@ -11,6 +11,8 @@ directly: importing this module first makes sure the generated code matches
 
 from __future__ import annotations
 
+import copyreg
+
 from yuqing.proto.build import ensure_generated
 
 ensure_generated()
@@ -20,6 +22,28 @@ from yuqing._generated.v1 import (  # noqa: E402
     action_bus_pb2_grpc,
     activation_pb2,
 )
+
+
+def _rebuild(module: str, name: str, data: bytes):
+    message = getattr(_MODULES[module], name)()
+    message.ParseFromString(data)
+    return message
+
+
+def _picklable(module) -> None:
+    """Pickle messages as their wire bytes: the generated classes name a module
+    (`yuqing.v1.…`) that cannot be imported, and a cluster sends them between
+    processes pickled."""
+    key = module.__name__.rsplit(".", 1)[1]
+    _MODULES[key] = module
+    for name in module.DESCRIPTOR.message_types_by_name:
+        copyreg.pickle(getattr(module, name),
+                       lambda m, name=name: (_rebuild, (key, name, m.SerializeToString())))
+
+
+_MODULES: dict = {}
+_picklable(activation_pb2)
+_picklable(action_bus_pb2)
 
 SERVICE_NAME = "yuqing.v1.ActionBus"
 ACTIVATION_SCHEMA_VERSION = 1

@@ -1,0 +1,95 @@
+"""One dataflow on two processes gives exactly what one process gives, also after a SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from process_lines import wait_for_match
+from replay_runs import COMPARED, history, produce_demo_by_brand, run_args, tables
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def _run(replay: str, folder, *extra: str) -> subprocess.CompletedProcess:
+    folder.mkdir()
+    store = f"chdb://{folder}/store?database=radar"
+    done = subprocess.run([*run_args(replay, store, folder), *extra], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_two_processes_give_what_one_process_gives(kafka_broker, kafka_topic_factory, tmp_path):
+    topic = kafka_topic_factory(partitions=4)
+    produce_demo_by_brand(kafka_broker, topic)
+    replay = f"kafka://{kafka_broker.bootstrap}/{topic}?until=end"
+    _run(replay, tmp_path / "one")
+    two = _run(replay, tmp_path / "two", "--processes", "2")
+    assert "cluster of 2 processes" in two.stderr
+    assert "process 1 finished" in two.stdout or "process 1 finished" in two.stderr
+    single = tables(f"chdb://{tmp_path / 'one'}/store?database=radar")
+    pair = tables(f"chdb://{tmp_path / 'two'}/store?database=radar")
+    for name in COMPARED:
+        assert pair[name] == single[name], f"table {name} differs on two processes"
+    assert single["mentions"], "the replay must write mentions"
+    assert history(tmp_path / "two" / "outbox.sqlite3") == history(tmp_path / "one" / "outbox.sqlite3")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_process_killed_and_the_cluster_restarted_loses_nothing(kafka_broker, kafka_topic_factory,
+                                                                  tmp_path):
+    topic = kafka_topic_factory(partitions=4)
+    produce_demo_by_brand(kafka_broker, topic, hours=24)
+    replay = f"kafka://{kafka_broker.bootstrap}/{topic}?until=end"
+    _run(replay, tmp_path / "one")
+    folder = tmp_path / "two"
+    folder.mkdir()
+    store = f"chdb://{folder}/store?database=radar"
+    args = [*run_args(replay, store, folder), "--processes", "2"]
+    first = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_match(first, r"progress: .*\b[1-9][\d,]* mentions at", timeout=60)
+        [child] = _children(first.pid)
+        os.kill(child, signal.SIGKILL)  # process 1 dies mid-replay
+        _out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 1, err[-3000:]
+    assert "another process of the cluster stopped" in err and "Traceback" not in err
+    resumed = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from recovery store" in resumed.stderr
+    single = tables(f"chdb://{tmp_path / 'one'}/store?database=radar")
+    pair = tables(store)
+    for name in COMPARED:
+        assert pair[name] == single[name], f"table {name} differs after a kill and a restart"
+    assert history(folder / "outbox.sqlite3") == history(tmp_path / "one" / "outbox.sqlite3")
+
+
+def test_a_partition_without_a_snapshot_starts_where_the_store_first_started_it(tmp_path):
+    from yuqing.dataflows.kafka_source import StartBook
+
+    asked = []
+    book = StartBook(tmp_path / "recovery")
+    assert book.start("mentions", 2, lambda: asked.append(1) or 40) == 40
+    # later the group's commit ran ahead of what the cluster made durable: the record stands
+    again = StartBook(tmp_path / "recovery")
+    assert again.start("mentions", 2, lambda: asked.append(1) or 99) == 40
+    assert again.start("mentions", 3, lambda: 7) == 7 and asked == [1]
