@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from threading import Event
 from urllib.parse import quote
@@ -40,6 +41,7 @@ log = logging.getLogger("yuqing.kafka")
 
 START_OFFSETS = {"committed": OFFSET_STORED, "earliest": OFFSET_BEGINNING, "latest": OFFSET_END}
 DEFAULT_GROUP = "yuqing-radar"
+POLL_PAUSE = timedelta(milliseconds=10)  # rest after an empty poll of a partition
 METADATA_TIMEOUT = 5.0  # seconds to wait for the broker's answer before saying it is unreachable
 
 Record = RawRecord | DeadLetter
@@ -105,6 +107,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         self._stop, self._on_message, self._batch_size = stop, on_message, batch_size
         self._ended = False
         self._progress = progress if topic.stop_at_end else None  # a live topic has no end
+        self._idle = False  # the last poll found nothing
         self._first: int | None = None  # first offset this run read
         self._span: tuple[int, int] | None = None  # (first offset this run, end offset)
 
@@ -112,7 +115,11 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         if self._ended or self._stop.is_set():
             raise StopIteration
         batch: list[Record] = []
-        for msg in self._consumer.consume(self._batch_size, 0.05):
+        # What librdkafka has already fetched, without waiting: a worker polls all its
+        # partitions in turn, and a wait on each one adds up to the mention's latency.
+        messages = self._consumer.consume(self._batch_size, 0)
+        self._idle = not messages
+        for msg in messages:
             error = msg.error()
             if error is not None and error.code() == KafkaError._PARTITION_EOF:
                 self._ended = True  # hand over this batch; end at the next call
@@ -139,6 +146,10 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         if self._progress is not None and self._next is not None and not self._ended:
             self._report_progress()
         return batch
+
+    def next_awake(self) -> datetime | None:
+        """Ask again at once while messages come; after an empty poll, in POLL_PAUSE."""
+        return datetime.now(UTC) + POLL_PAUSE if self._idle else None
 
     def _report_progress(self) -> None:
         """Offsets read of those that were in the partition when this run first read it."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -36,6 +37,24 @@ from yuqing.bus.client import Outcome, RunnerClient  # noqa: E402
 from yuqing.evaluation.demo import CRISIS_TEXTS, Crisis, DemoConfig, DemoGenerator  # noqa: E402
 
 from kafka_broker.harness import KafkaBroker, ensure_kafka_jars  # noqa: E402
+
+
+def brand_key(line: bytes) -> bytes | None:
+    """The message key a collector would give: the mention's brand, so a brand keeps one partition."""
+    from yuqing.text.brands import BrandMatcher
+
+    global _BRANDS
+    _BRANDS = _BRANDS or BrandMatcher.default()
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    brand = obj.get("brand") or _BRANDS.match(obj.get("text", ""))
+    return brand.encode() if brand else None
+
+
+_BRANDS = None
+PROGRESS = re.compile(r"progress: .*?([\d,]+) mentions at")
 
 
 def corpus(rate: float, seconds: float) -> list[tuple[str, bytes]]:
@@ -72,7 +91,7 @@ def produce_paced(bootstrap: str, topic: str, items: list[tuple[str, bytes]], ra
         now = time.time()
         for mention_id, value in items[i:i + per_slice]:
             sent_at[mention_id] = now
-            producer.produce(topic, value=value)
+            producer.produce(topic, value=value, key=brand_key(value))
         producer.poll(0)
     producer.flush(30)
     return time.perf_counter() - start
@@ -92,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=2000.0, help="mentions per second produced")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to produce")
+    parser.add_argument("--processes", type=int, default=1, help="`yuqing run --processes`")
+    parser.add_argument("--partitions", type=int, default=4,
+                        help="partitions of the mentions topic (produced keyed by brand)")
     args = parser.parse_args(argv)
 
     items = corpus(args.rate, args.seconds)
@@ -100,13 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="yuqing-latency-") as tmp, \
             KafkaBroker(ensure_kafka_jars(REPO / ".cache")) as broker:
         work = Path(tmp)
-        broker.create_topics(["mentions"])
+        broker.create_topics(["mentions"], partitions=args.partitions)
         flow = subprocess.Popen(
             [sys.executable, "-m", "yuqing.cli", "run", "--input",
              f"kafka://{broker.bootstrap}/mentions", "--store", f"chdb://{work}/ch",
              "--bus", "127.0.0.1:0", "--outbox", str(work / "outbox.sqlite3"),
              "--alerts", str(work / "alerts.jsonl"), "--dlq", str(work / "dlq.jsonl"),
-             "--progress-every", "2"],
+             "--progress-every", "2", "--processes", str(args.processes)],
             stderr=subprocess.PIPE, text=True, env={**os.environ, "YUQING_LOG_LEVEL": "INFO"})
         address, progress = None, []
         assert flow.stderr is not None
@@ -133,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         consumed = 0
         while time.time() < deadline:
             time.sleep(1)
-            lines = [x for x in list(progress) if "progress:" in x]
-            if lines:
-                counts = dict(kv.split("=") for kv in lines[-1].rsplit("progress: ", 1)[-1].split())
-                consumed = int(counts.get("mentions", 0))
+            # process 0 writes every row (the embedded store has one writer): its count is all
+            found = [PROGRESS.search(x) for x in list(progress) if "progress:" in x]
+            counts = [int(m.group(1).replace(",", "")) for m in found if m]
+            if counts:
+                consumed = max(counts)
             if consumed >= len(items):
                 break
         caught_up = time.time()
@@ -166,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                            if latencies else None),
         "latency_max_ms": round(1000 * latencies[-1], 1) if latencies else None,
         "flow_peak_rss_mb": round(memory, 1),
+        "processes": args.processes,
+        "partitions": args.partitions,
     }
     print(f"produced   {len(items):,} mentions at {result['rate_produced_per_s']:,.0f}/s "
           f"for {wall:.1f} s; flow wrote {consumed:,}, caught up {result['drain_after_last_produce_s']} s "
