@@ -93,3 +93,26 @@ def test_a_partition_without_a_snapshot_starts_where_the_store_first_started_it(
     again = StartBook(tmp_path / "recovery")
     assert again.start("mentions", 2, lambda: asked.append(1) or 99) == 40
     assert again.start("mentions", 3, lambda: 7) == 7 and asked == [1]
+
+
+@pytest.mark.parametrize(("options", "says"), [
+    ({"processes": 2, "input": "-"}, "stdin reaches one process only"),
+    ({"process_id": 3, "addresses": "127.0.0.1:1;127.0.0.1:2"}, "give 0 to 1 for 2 addresses"),
+    ({"process_id": 1}, "give --process-id and --addresses together"),
+    ({"process_id": 0, "addresses": "nohost"}, "give HOST:PORT"),
+    ({"processes": 0}, "--processes must be 1 or more"),
+])
+def test_a_cluster_misconfigured_is_one_line(options, says):
+    from yuqing.dataflows.launcher import RunOptions, membership
+    from yuqing.errors import UserError
+
+    with pytest.raises(UserError, match=says):
+        membership(RunOptions(**options))
+
+
+def test_process_zero_of_a_cluster_owns_the_store_and_picks_free_ports():
+    from yuqing.dataflows.launcher import RunOptions, membership
+
+    member = membership(RunOptions(processes=3))
+    assert member.owner and member.count == 3 and len(set(member.addresses)) == 3
+    assert not membership(RunOptions(process_id=1, addresses="a:1;b:2")).owner
