@@ -135,8 +135,9 @@ def _finish_repartition(client, db: str, table: Table) -> None:
     old = f"{db}.{table.name}{REPARTITION_SUFFIX}"
     if _stored(client, db, table.name + REPARTITION_SUFFIX) is None:
         return
+    kept = _columns(client, db, table.name)
     columns = ", ".join(c for c in _columns(client, db, table.name + REPARTITION_SUFFIX)
-                        if c in _columns(client, db, table.name))
+                        if c in kept)
     client.command(f"INSERT INTO {db}.{table.name} ({columns}) SELECT {columns} FROM {old}")
     client.command(f"DROP TABLE {old}")
 

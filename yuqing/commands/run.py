@@ -18,12 +18,21 @@ from pathlib import Path
 from yuqing.commands import HelpFormatter
 from yuqing.core.endpoints import DEFAULT_STORE
 from yuqing.errors import UserError
+from yuqing.sinks.schema import Retention
 
 log = logging.getLogger("yuqing.run")
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
+
+
+KEEP = {  # --keep-* flag (a Retention field) -> what it keeps; defaults come from Retention
+    "mentions": "mentions (texts and author names: personal data)",
+    "dead_letters": "dead letters (raw refused input)",
+    "records": "window metrics, incidents, alerts and activations",
+    "metrics": "the run's own metrics in pipeline_metrics",
+}
 
 
 def _flag(group, flag: str, env: str, *, default=None, many: bool = False, help: str, **kw) -> None:
@@ -209,42 +218,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Days a row is kept after it was written (0: forever), set as table TTLs on every "
         "start. Replayed days are kept as long as live ones.",
     )
-    _flag(
-        keep,
-        "--keep-mentions",
-        "YUQING_KEEP_MENTIONS",
-        type=int,
-        default="180",
-        metavar="DAYS",
-        help="mentions (texts and author names: personal data)",
-    )
-    _flag(
-        keep,
-        "--keep-dead-letters",
-        "YUQING_KEEP_DEAD_LETTERS",
-        type=int,
-        default="30",
-        metavar="DAYS",
-        help="dead letters (raw refused input)",
-    )
-    _flag(
-        keep,
-        "--keep-records",
-        "YUQING_KEEP_RECORDS",
-        type=int,
-        default="730",
-        metavar="DAYS",
-        help="window metrics, incidents, alerts and activations",
-    )
-    _flag(
-        keep,
-        "--keep-metrics",
-        "YUQING_KEEP_METRICS",
-        type=int,
-        default="30",
-        metavar="DAYS",
-        help="the run's own metrics in pipeline_metrics",
-    )
+    kept = Retention()
+    for name, text in KEEP.items():
+        _flag(
+            keep,
+            f"--keep-{name.replace('_', '-')}",
+            f"YUQING_KEEP_{name.upper()}",
+            type=int,
+            default=str(getattr(kept, name)),
+            metavar="DAYS",
+            help=text,
+        )
     link = p.add_argument_group("early warning and linkage")
     _flag(
         link,
@@ -389,7 +373,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from yuqing.dataflows.launcher import RunOptions, launch
-    from yuqing.sinks.schema import Retention
 
     if (
         args.window <= 0
@@ -397,8 +380,7 @@ def run(args: argparse.Namespace) -> int:
         or args.snapshot_interval <= 0
         or args.workers < 1
         or args.max_brands < 0
-        or min(args.keep_mentions, args.keep_dead_letters, args.keep_records,
-               args.keep_metrics, args.metrics_every) < 0
+        or min(args.metrics_every, *(getattr(args, f"keep_{name}") for name in KEEP)) < 0
     ):
         raise UserError(
             "--window, --snapshot-interval and --workers must be positive, "
@@ -440,8 +422,7 @@ def run(args: argparse.Namespace) -> int:
         kafka_group=args.kafka_group,
         kafka_start=args.kafka_start,
         kafka_config=args.kafka_config,
-        retention=Retention(args.keep_mentions, args.keep_dead_letters, args.keep_records,
-                            args.keep_metrics),
+        retention=Retention(**{name: getattr(args, f"keep_{name}") for name in KEEP}),
         demo_hours=args.demo_hours,
         demo_rate=args.demo_rate,
         demo_seed=args.demo_seed,
