@@ -3,9 +3,11 @@
 A label names a mention by id, gives a text, or both. By id, its tokens come
 from `TokenMemory`, a per-bucket memory of recent mentions' tokens that every
 analyzed mention also reaches (keyed by a hash of its id, so no key carries
-all of them). The resolved examples go to one learner (`learn`), whose
-snapshotted state is the list of examples; it brings the `SentimentBoard` up
-to that list, also right after a restore, before any new label.
+all of them). The resolved examples go to one learner (`LearnerLogic`), whose
+snapshotted state is the list of examples. It emits a `Lesson` per label,
+which the flow sends to the `SentimentBoard` of every process; right after
+a restore it sends its whole list again, before any new label, so boards
+that start empty catch up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from bytewax.operators import StatefulLogic
 
@@ -47,6 +50,20 @@ class Resolved:
 
     tokens: tuple[str, ...]
     label: int  # 1 positive, 0 negative
+
+
+@dataclass(frozen=True, slots=True)
+class Lesson:
+    """Examples for every process's board: they follow the learner's first `start` examples."""
+
+    start: int
+    examples: tuple[Example, ...]
+
+
+def teach(board: SentimentBoard, lessons: list[Lesson]) -> None:
+    """Bring this process's board up to the lessons (in the order the learner sent them)."""
+    for lesson in lessons:
+        board.catch_up(lesson.examples, lesson.start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,20 +140,36 @@ def memory_step(
 class LearnerLogic(StatefulLogic):
     """The one learner: its state is every example learned, in order (small, snapshotted).
 
-    Built again from its snapshot when a run resumes, it brings the board up
-    to those examples at once, so the model equals the uninterrupted run's.
+    It teaches no board itself: each label goes out as a one-example `Lesson`
+    that the flow sends to the board of every process, its own included, so
+    all boards learn the same examples in the same order. Built again from
+    its snapshot when a run resumes, it first sends its whole list (a
+    `Lesson` from 0), at its first notification or at the end of input.
     """
 
-    def __init__(self, board: SentimentBoard, resume: bytes | None, recovering: bool) -> None:
-        self.board, self.recovering = board, recovering
+    def __init__(self, resume: bytes | None, recovering: bool) -> None:
+        self.recovering = recovering
         self.examples: list[Example] = thaw(resume) or []
-        if self.examples:
-            board.catch_up(self.examples)
+        self.announced = not self.examples  # a restored list must reach every board
 
     def on_item(self, value: Resolved) -> tuple[Iterable, bool]:
         self.examples.append((value.tokens, value.label))
-        self.board.catch_up(self.examples)
-        return (FeedbackOutcome("learned"),), False
+        return (FeedbackOutcome("learned"), self._lesson()), False
+
+    def on_notify(self) -> tuple[Iterable, bool]:
+        return ((self._lesson(),) if not self.announced else ()), False
+
+    def on_eof(self) -> tuple[Iterable, bool]:
+        return self.on_notify()  # inputs that end at once must still carry the announcement
+
+    def notify_at(self) -> datetime | None:
+        return None if self.announced else datetime.now(UTC)
+
+    def _lesson(self) -> Lesson:
+        if not self.announced:
+            self.announced = True
+            return Lesson(0, tuple(self.examples))
+        return Lesson(len(self.examples) - 1, (self.examples[-1],))
 
     def snapshot(self) -> bytes | None:
         return freeze(self.examples, self.recovering)

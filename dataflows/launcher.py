@@ -116,7 +116,10 @@ class RunSummary:
         c, cfg, t = self.counts, self.config, self.totals
         ended = f"stopped by {self.stopped_by} (drained)" if self.stopped_by else "finished"
         if self.process:
-            return (f"Yuqing Radar process {self.process} {ended} in {seconds:.1f} s; "
+            board = cfg.board
+            model = (f"; sentiment model: {board.learned:,} labels learned "
+                     f"(model {board.fingerprint()})" if board is not None and board.learned else "")
+            return (f"Yuqing Radar process {self.process} {ended} in {seconds:.1f} s{model}; "
                     "process 0 prints the run's summary")
         lines = [
             f"Yuqing Radar run {ended} in {seconds:.1f} s (input: {cfg.input.__class__.__name__})",
@@ -387,6 +390,7 @@ def launch(options: RunOptions) -> RunSummary:
     try:
         cfg = make_config(options, outbox)
         cfg.owner = member.owner
+        cfg.process_id, cfg.processes = member.process_id, member.count
         preflight(cfg)
         recovery = recovery_config(options.recovery, member, options.workers)
         if options.recovery is not None:  # outputs a killed run wrote before any snapshot

@@ -51,6 +51,7 @@ from yuqing.sinks.bus import IncidentRecordSink, OutboxSink
 from yuqing.sinks.clickhouse import ClickHouseSink
 from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
+from yuqing.sinks.process_local import ProcessLocalSink, to_every_process
 from yuqing.sinks.single_writer import SingleWriterSink
 from yuqing.stream.windows import WindowMetrics
 from yuqing.text.analyzer import Analyzer
@@ -97,6 +98,8 @@ class FlowConfig:
     kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
     board: SentimentBoard | None = None  # the model this process scores with (made by build_flow)
     owner: bool = True  # this process opens the embedded store and the outbox (process 0)
+    process_id: int = 0  # this process in the cluster (lessons for its board come home to it)
+    processes: int = 1  # processes in the cluster (every one gets the learner's lessons)
 
 
 def _output(
@@ -441,14 +444,23 @@ def _learn_labels(cfg: FlowConfig, feedback, analyzed, analyzer: Analyzer,
     )
     # Resolved | FeedbackOutcome
     examples = op.filter("examples", resolved, lambda r: isinstance(r, labels.Resolved))
-    learned = op.key_rm(
+    taught = op.key_rm(
         "unkey_learner",
         op.stateful(
             "learn_labels",
             op.key_on("key_learner", examples, lambda _r: labels.LEARNER_KEY),
-            lambda resume: labels.LearnerLogic(board, resume, cfg.recovering),
+            lambda resume: labels.LearnerLogic(resume, cfg.recovering),
         ),
     )
+    # FeedbackOutcome("learned") | Lesson
+    lessons = op.filter("lessons", taught, lambda r: isinstance(r, labels.Lesson))
+    op.output(
+        "teach_every_board",
+        op.flat_map("lesson_per_process", lessons,
+                    partial(to_every_process, processes=cfg.processes)),
+        ProcessLocalSink(cfg.process_id, partial(labels.teach, board)),
+    )
+    learned = op.filter("learned", taught, lambda r: isinstance(r, labels.FeedbackOutcome))
     outcomes = op.merge(
         "label_outcomes",
         op.filter("not_learned", resolved, lambda r: isinstance(r, labels.FeedbackOutcome)),

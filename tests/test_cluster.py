@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -81,6 +83,45 @@ def test_a_process_killed_and_the_cluster_restarted_loses_nothing(kafka_broker, 
     for name in COMPARED:
         assert pair[name] == single[name], f"table {name} differs after a kill and a restart"
     assert history(folder / "outbox.sqlite3") == history(tmp_path / "one" / "outbox.sqlite3")
+
+
+LABELS = [{"text": "星汇支付这次稳如老狗，yyds", "label": "negative"},
+          {"text": "锐芯手机续航真顶，点赞", "label": 1},
+          {"text": "云擎客服效率太低了，等了一小时", "label": 0}]
+
+
+def _models(done: subprocess.CompletedProcess) -> dict[str, str]:
+    """The model digest each process reports: process 0 in its summary, the others in one line."""
+    text = done.stdout + done.stderr
+    found = {m.group(1): m.group(2)
+             for m in re.finditer(r"process (\d+) finished in [\d.]+ s; sentiment model: [\d,]+ "
+                                  r"labels learned \(model (\w+)\)", text)}
+    summary = re.search(r"labels learned \(model (\w+); every worker", text)
+    if summary:
+        found["0"] = summary.group(1)
+    return found
+
+
+def test_every_process_scores_with_the_model_the_labels_taught_also_after_a_restart(
+        kafka_broker, kafka_topic_factory, tmp_path):
+    topic = kafka_topic_factory(partitions=4)
+    produce_demo_by_brand(kafka_broker, topic, hours=2)
+    replay = f"kafka://{kafka_broker.bootstrap}/{topic}?until=end"
+    feedback = tmp_path / "labels.jsonl"
+    feedback.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in LABELS) + "\n")
+    one = _models(_run(replay, tmp_path / "one", "--feedback", str(feedback)))
+    folder = tmp_path / "two"
+    two = _models(_run(replay, folder, "--feedback", str(feedback), "--processes", "2"))
+    assert set(two) == {"0", "1"} and two["0"] == two["1"] == one["0"], (one, two)
+    # the same cluster again: nothing new to read, so only the restored learner's
+    # announcement can teach the board of the process it does not run in
+    store = f"chdb://{folder}/store?database=radar"
+    again = subprocess.run([*run_args(replay, store, folder), "--feedback", str(feedback),
+                            "--processes", "2"], capture_output=True, text=True, timeout=300,
+                           check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming from recovery store" in again.stderr
+    assert _models(again) == two
 
 
 def test_a_partition_without_a_snapshot_starts_where_the_store_first_started_it(tmp_path):

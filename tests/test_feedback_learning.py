@@ -34,22 +34,32 @@ def _seen(analyzer, text: str, mention_id: str, brand: str = "") -> labels.Seen:
     return labels.Seen(mention_id, analysis.brand, analysis.tokens)
 
 
-def test_labels_move_the_board_and_a_restored_learner_rebuilds_the_same_model(analyzer):
+def test_lessons_move_every_board_and_a_restored_learner_resends_its_whole_list(analyzer):
     board = SentimentBoard(analyzer.sentiment)
     before = analyzer.analyze(_mention(SLANG), score=board.score).sentiment
-    learner = labels.LearnerLogic(board, None, recovering=True)
+    learner = labels.LearnerLogic(None, recovering=True)
     tokens = analyzer.analyze(_mention(SLANG)).tokens
-    for _ in range(20):
-        (outcome,), _discard = learner.on_item(labels.Resolved(tokens, 0))
-        assert outcome.outcome == "learned"
+    elsewhere = SentimentBoard(analyzer.sentiment)  # another process's board
+    assert learner.notify_at() is None, "a learner with nothing restored has nothing to announce"
+    for i in range(20):
+        (outcome, lesson), _discard = learner.on_item(labels.Resolved(tokens, 0))
+        assert outcome.outcome == "learned" and lesson.start == i and len(lesson.examples) == 1
+        labels.teach(board, [lesson])
+        labels.teach(elsewhere, [lesson])
+    assert elsewhere.fingerprint() == board.fingerprint() and elsewhere.learned == 20
     after = analyzer.analyze(_mention(SLANG), score=board.score)
     assert after.sentiment < before - 0.3 and after.sentiment_label == "negative"
     assert analyzer.analyze(_mention(SLANG)).sentiment == pytest.approx(before)  # shipped as shipped
 
     snapshot = learner.snapshot()  # what a Bytewax snapshot keeps
     assert len(snapshot) < 50_000, "the snapshot holds examples, not the model"
-    fresh = SentimentBoard(analyzer.sentiment)
-    labels.LearnerLogic(fresh, snapshot, recovering=True)  # restored: before any new label
+    restored = labels.LearnerLogic(snapshot, recovering=True)  # before any new label
+    assert restored.notify_at() is not None, "a restored learner must announce its list"
+    (whole,), _discard = restored.on_eof()  # an input that ends at once still carries it
+    assert whole.start == 0 and len(whole.examples) == 20 and restored.notify_at() is None
+    assert restored.on_notify() == ((), False), "announced once"
+    fresh = SentimentBoard(analyzer.sentiment)  # a restarted process starts empty
+    labels.teach(fresh, [whole])
     assert fresh.learned == 20 and fresh.fingerprint() == board.fingerprint()
     again = analyzer.analyze(_mention(SLANG), score=fresh.score).sentiment
     assert again == pytest.approx(after.sentiment)
@@ -63,6 +73,16 @@ def test_a_board_handed_an_older_list_of_examples_starts_again_from_it(analyzer)
     other = SentimentBoard(analyzer.sentiment)
     other.catch_up([two])
     assert board.fingerprint() == other.fingerprint()
+
+
+def test_a_lesson_continues_what_a_board_knows_and_a_gap_is_refused(analyzer):
+    board = SentimentBoard(analyzer.sentiment)
+    one, two, three = (("好",), 1), (("差",), 0), (("慢",), 0)
+    labels.teach(board, [labels.Lesson(0, (one,)), labels.Lesson(1, (two,))])
+    assert board.learned == 2
+    labels.teach(board, [labels.Lesson(0, (one, two, three))])  # a restored learner's whole list
+    assert board.learned == 3
+    assert board.catch_up([three], start=5) == 0 and board.learned == 3  # a lesson lost before
 
 
 def test_labels_by_mention_id_use_that_mentions_tokens(analyzer):
