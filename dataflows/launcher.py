@@ -14,6 +14,7 @@ from bytewax.run import cli_main
 
 from yuqing.bus.auth import ServerTLS, TokenFile, exposure_problem
 from yuqing.bus.outbox import Outbox
+from yuqing.bus.replicated import is_shared
 from yuqing.bus.server import BusServer
 from yuqing.core.endpoints import (
     DEFAULT_STORE,
@@ -77,7 +78,7 @@ class RunOptions:
     playbooks: tuple[Path, ...] = ()
     warning_config: Path | None = None
     customers: Path | None = None
-    outbox: Path = Path(":memory:")  # the CLI's default is var/outbox.sqlite3
+    outbox: str | Path = ":memory:"  # a SQLite file or kafka://…/TOPIC; the CLI's default is var/outbox.sqlite3
     bus: str = "off"  # HOST:PORT of the in-process gRPC action bus; the CLI's default is on
     tokens: Path | None = None
     tls_cert: str | None = None
@@ -385,11 +386,14 @@ def launch(options: RunOptions) -> RunSummary:
     and carries the exit code 143 or 130.
     """
     member = membership(options)
-    outbox = open_outbox(options.outbox) if member.owner else Outbox(":memory:")
+    settings = kafka_settings(options.kafka_config)
+    shared = is_shared(options.outbox)  # a bus log: every process appends to its own replica
+    outbox = open_outbox(options.outbox, settings) if member.owner or shared else Outbox(":memory:")
     server = mirror = status_http = recorder = purge = members = None
     try:
         cfg = make_config(options, outbox)
         cfg.owner = member.owner
+        cfg.shared_outbox = shared
         cfg.process_id, cfg.processes = member.process_id, member.count
         preflight(cfg)
         recovery = recovery_config(options.recovery, member, options.workers)

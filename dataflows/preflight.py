@@ -8,9 +8,11 @@ file fails deep inside Bytewax with a Rust panic; here each one becomes a
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 
 from yuqing.bus.outbox import Outbox
+from yuqing.bus.replicated import open_shared
 from yuqing.core.endpoints import InputSpec, KafkaTopic, OutputSpec
 from yuqing.dataflows.kafka_source import topic_partitions
 from yuqing.errors import UserError
@@ -38,8 +40,16 @@ def check_input(spec: InputSpec | None, flag: str) -> None:
         topic_partitions(spec, flag)
 
 
-def open_outbox(path: Path) -> Outbox:
-    """The outbox, or a `UserError` when its file cannot be made or is not an outbox."""
+def open_outbox(path: str | Path, kafka: Mapping[str, str] | None = None) -> Outbox:
+    """The outbox, or a `UserError` when its file cannot be made or is not an outbox.
+
+    `kafka://HOST:PORT/TOPIC` opens a replica of the bus log (`yuqing.bus.replicated`)
+    with the librdkafka settings `kafka`.
+    """
+    replica = open_shared(path, kafka)
+    if replica is not None:
+        return replica
+    path = Path(path)
     if str(path) != ":memory:":
         target = Path(path)
         if target.is_dir():

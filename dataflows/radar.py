@@ -98,6 +98,7 @@ class FlowConfig:
     kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
     board: SentimentBoard | None = None  # the model this process scores with (made by build_flow)
     owner: bool = True  # this process opens the embedded store and the outbox (process 0)
+    shared_outbox: bool = False  # the outbox is a bus log replica in every process (kafka://)
     process_id: int = 0  # this process in the cluster (lessons for its board come home to it)
     processes: int = 1  # processes in the cluster (every one gets the learner's lessons)
 
@@ -394,8 +395,11 @@ def _clickhouse(cfg: FlowConfig, table, on_write=None) -> ClickHouseSink | Singl
     return SingleWriterSink(f"store:{table.name}", sink.partition, cfg.owner)
 
 
-def _outbox_sink(cfg: FlowConfig, sink: OutboxSink | IncidentRecordSink) -> SingleWriterSink:
-    """The outbox is one SQLite file: one writer, in the process that serves the bus."""
+def _outbox_sink(cfg: FlowConfig, sink: OutboxSink | IncidentRecordSink):
+    """A SQLite outbox has one writer, in the process that serves the bus; every
+    worker appends to its own replica of a bus log."""
+    if cfg.shared_outbox:
+        return sink
     return SingleWriterSink("outbox", lambda: sink.build("outbox", 0, 1), cfg.owner)
 
 

@@ -55,12 +55,38 @@ def tables(store: str) -> dict[str, list]:
             for name, columns in COMPARED.items()}
 
 
-def history(outbox: Path) -> dict[str, list]:
-    """Each incident's tier changes as the outbox recorded them."""
+def history(outbox: Path | str) -> dict[str, list]:
+    """Each incident's tier changes as the outbox (a SQLite file or a bus log) recorded them."""
+    if str(outbox).startswith("kafka:"):
+        from yuqing.bus.replicated import open_shared
+
+        replica = open_shared(outbox)
+        try:
+            return history_of(replica._db)
+        finally:
+            replica.close()
     db = sqlite3.connect(outbox)
+    try:
+        return history_of(db)
+    finally:
+        db.close()
+
+
+def event_keys(outbox: Path | str) -> list[str]:
+    """The keys of every event on an outbox, sorted."""
+    from yuqing.bus.outbox import Outbox
+    from yuqing.bus.replicated import open_shared
+
+    box = open_shared(outbox) or Outbox(outbox)
+    try:
+        return sorted(e.key for e in box.after(0, limit=1_000_000))
+    finally:
+        box.close()
+
+
+def history_of(db: sqlite3.Connection) -> dict[str, list]:
     rows = db.execute("SELECT incident_id, from_tier, to_tier, risk_score, at FROM tier_changes"
                       " ORDER BY incident_id, coalesce(seq, 0), rowid").fetchall()
-    db.close()
     out: dict[str, list] = {}
     for incident_id, *change in rows:
         out.setdefault(incident_id, []).append(tuple(change))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from process_lines import wait_for_match
-from replay_runs import COMPARED, history, produce_demo_by_brand, run_args, tables
+from replay_runs import COMPARED, event_keys, history, produce_demo_by_brand, run_args, tables
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -40,6 +40,22 @@ def test_two_processes_give_what_one_process_gives(kafka_broker, kafka_topic_fac
         assert pair[name] == single[name], f"table {name} differs on two processes"
     assert single["mentions"], "the replay must write mentions"
     assert history(tmp_path / "two" / "outbox.sqlite3") == history(tmp_path / "one" / "outbox.sqlite3")
+
+
+def test_two_processes_append_to_a_bus_log_what_one_process_puts_in_its_file(
+        kafka_broker, kafka_topic_factory, tmp_path):
+    topic = kafka_topic_factory(partitions=4)
+    produce_demo_by_brand(kafka_broker, topic)
+    replay = f"kafka://{kafka_broker.bootstrap}/{topic}?until=end"
+    bus_log = f"kafka://{kafka_broker.bootstrap}/{topic}-bus"
+    _run(replay, tmp_path / "one")
+    two = _run(replay, tmp_path / "two", "--processes", "2", "--outbox", bus_log)
+    assert "cluster of 2 processes" in two.stderr
+    assert not (tmp_path / "two" / "outbox.sqlite3").exists()
+    single = tmp_path / "one" / "outbox.sqlite3"
+    assert event_keys(bus_log) == event_keys(single), "the same activations and tickets"
+    assert event_keys(single), "the replay must activate playbooks"
+    assert history(bus_log) == history(single), "the same tier changes"
 
 
 def _children(pid: int) -> list[int]:

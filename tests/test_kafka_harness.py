@@ -68,7 +68,8 @@ def test_a_consumer_group_subscribes_and_commits_on_a_single_node(
         consumer.close()
 
     assert sorted(seen) == sorted(f"m{i}".encode() for i in range(20))
-    assert sum(tp.offset for tp in committed) == 20
+    # a partition the producer happened to leave empty has no committed offset (-1001)
+    assert sum(max(tp.offset, 0) for tp in committed) == 20
 
 
 def test_stopping_a_broker_kills_the_jvm_and_removes_its_data(kafka_broker: KafkaBroker) -> None:

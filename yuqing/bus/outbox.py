@@ -255,6 +255,10 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
+    def _now(self) -> float:
+        """The time a change is recorded at (a replica records the time its log gives)."""
+        return time.time()
+
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -279,7 +283,7 @@ class Outbox:
     def append_many(self, entries: Iterable[Entry]) -> list[int]:
         """Append several events in one transaction (one disk sync); their seqs in order."""
         seqs = []
-        now = time.time()
+        now = self._now()
         with self._tx() as db:
             for e in entries:
                 found = db.execute("SELECT seq FROM events WHERE key = ?", (e.key,)).fetchone()
@@ -398,11 +402,11 @@ class Outbox:
     def set_scanned(self, runner: str, seq: int) -> None:
         """Record that every event up to `seq` was either sent to the runner or not for it."""
         with self._tx() as db:
-            db.execute(_UPSERT_SCANNED, (runner, seq, time.time()))
+            db.execute(_UPSERT_SCANNED, (runner, seq, self._now()))
 
     def mark_delivered(self, runner: str, seqs: Sequence[int]) -> dict[int, int]:
         """Record that `seqs` are being sent to the runner now; the attempt number of each."""
-        now = time.time()
+        now = self._now()
         attempts: dict[int, int] = {}
         with self._tx() as db:
             for seq in seqs:
@@ -477,7 +481,7 @@ class Outbox:
         The redelivery waits `retry_base` × 2^(attempts-1) seconds, at most five minutes.
         Raises KeyError when the event was never sent to this runner.
         """
-        now = time.time()
+        now = self._now()
         retry = bool(retry and status == FAILED)
         with self._tx() as db:
             row = db.execute(
@@ -523,7 +527,7 @@ class Outbox:
         `snapshot` is the plain mapping of `yuqing.playbooks.render` (incident_id,
         brand, category, tier, state, risk_score, …; datetimes allowed).
         """
-        now = time.time() if at is None else at
+        now = self._now() if at is None else at
         incident_id = str(snapshot["incident_id"])
         tier = int(snapshot.get("tier") or 0)
         state = str(snapshot.get("state") or "open")
@@ -668,7 +672,7 @@ class Outbox:
 
         None when the activation has no such task.
         """
-        at = time.time() if updated_at is None else updated_at
+        at = self._now() if updated_at is None else updated_at
         with self._tx() as db:
             row = db.execute(
                 "SELECT updated_at FROM tasks WHERE key = ? AND task_id = ?", (key, task_id)
@@ -693,7 +697,7 @@ class Outbox:
         text = json.dumps(feedback, ensure_ascii=False, default=_json_default)
         with self._tx() as db:
             return db.execute(
-                "INSERT INTO feedback (payload, received_at) VALUES (?, ?)", (text, time.time())
+                "INSERT INTO feedback (payload, received_at) VALUES (?, ?)", (text, self._now())
             ).lastrowid
 
     def feedback_after(self, cursor: int, limit: int = 1000) -> list[tuple[int, dict[str, Any]]]:

@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = verbs.add_parser("serve", help="serve the action bus over an outbox file",
                              description="Serve the action bus over an outbox file.",
                              formatter_class=HelpFormatter)
-    serve.add_argument("--outbox", type=Path, default=Path("var/outbox.sqlite3"),
-                       help="the outbox SQLite file the flow appends to")
+    serve.add_argument("--outbox", default="var/outbox.sqlite3",
+                       help="the outbox the flow appends to: a SQLite file, or the bus log "
+                       "kafka://HOST:PORT/TOPIC that several replicas serve (docs/action_bus.md)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=50151, help="port to listen on (0: any free port)")
     serve.add_argument("--tokens", type=Path, help="token file (YAML); without it the bus is open")
@@ -58,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from yuqing.bus.auth import ServerTLS, TokenFile, exposure_problem
     from yuqing.bus.outbox import Outbox
+    from yuqing.bus.replicated import open_shared
     from yuqing.bus.server import BusServer
+    from yuqing.core.endpoints import kafka_settings
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
@@ -72,7 +75,7 @@ def run_serve(args: argparse.Namespace) -> int:
                         "(or --insecure-open / --insecure-plaintext if you mean it)")
     auth = TokenFile(args.tokens) if args.tokens else None
     tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
-    outbox = Outbox(args.outbox)
+    outbox = open_shared(args.outbox, kafka_settings()) or Outbox(Path(args.outbox))
     server = BusServer(outbox, host=args.host, port=args.port, auth=auth, tls=tls,
                        ack_timeout=args.ack_timeout)
     try:

@@ -257,9 +257,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         link,
         "--outbox",
         "YUQING_OUTBOX",
-        type=Path,
         default="var/outbox.sqlite3",
-        help="durable outbox of activations and tickets",
+        help="durable outbox of activations and tickets: a SQLite file, or in a cluster the "
+        "bus log kafka://HOST:PORT/TOPIC every process appends to (docs/action_bus.md)",
     )
     _flag(
         link,
