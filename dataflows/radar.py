@@ -404,10 +404,15 @@ def _outbox_sink(cfg: FlowConfig, sink: OutboxSink | IncidentRecordSink):
 
 
 def _write(step_id: str, stream, sink) -> None:
-    """`op.output`, keying the items for a single-writer sink."""
+    """`op.output`; a single-writer sink gets each batch as one item (one hop between processes)."""
     if isinstance(sink, SingleWriterSink):
-        stream = op.key_on(f"{step_id}_to_writer", stream, lambda _item: "writer")
+        stream = op.flat_map_batch(f"{step_id}_to_writer", stream, _bundle)
     op.output(step_id, stream, sink)
+
+
+def _bundle(batch: list) -> list[tuple[str, list]]:
+    """A worker's batch as one keyed item: routing and pickling then cost once per batch, not per row."""
+    return [("writer", batch)]
 
 
 def _split_failures(step_id: str, stream, failures: list):

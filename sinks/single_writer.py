@@ -19,8 +19,8 @@ class _Writer(StatefulSinkPartition[Any, None]):
     def __init__(self, inner: StatelessSinkPartition) -> None:
         self._inner = inner
 
-    def write_batch(self, values: list[Any]) -> None:
-        self._inner.write_batch(values)
+    def write_batch(self, values: list[list[Any]]) -> None:
+        self._inner.write_batch([item for bundle in values for item in bundle])
 
     def snapshot(self) -> None:
         return None  # the destination itself is idempotent by key
@@ -30,7 +30,11 @@ class _Writer(StatefulSinkPartition[Any, None]):
 
 
 class SingleWriterSink(FixedPartitionedSink[Any, None]):
-    """One partition named `name`, listed only where `owner` is true; items are (key, value)."""
+    """One partition named `name`, listed only where `owner` is true.
+
+    Items are (key, list of values): each worker sends its batch as one item,
+    so crossing to the owning process costs once per batch, not once per row.
+    """
 
     def __init__(self, name: str, build: Callable[[], StatelessSinkPartition], owner: bool) -> None:
         self.name, self.build, self.owner = name, build, owner
