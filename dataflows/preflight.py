@@ -51,7 +51,7 @@ def open_outbox(path: str | Path, kafka: Mapping[str, str] | None = None) -> Out
         return replica
     path = Path(path)
     if str(path) != ":memory:":
-        target = Path(path)
+        target = path
         if target.is_dir():
             raise UserError(f"--outbox {path}: is a directory; give a file such as {target / 'outbox.sqlite3'}")
         try:

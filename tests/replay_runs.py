@@ -57,10 +57,10 @@ def tables(store: str) -> dict[str, list]:
 
 def history(outbox: Path | str) -> dict[str, list]:
     """Each incident's tier changes as the outbox (a SQLite file or a bus log) recorded them."""
-    if str(outbox).startswith("kafka:"):
-        from yuqing.bus.replicated import open_shared
+    from yuqing.bus.replicated import open_shared
 
-        replica = open_shared(outbox)
+    replica = open_shared(outbox)
+    if replica is not None:
         try:
             return history_of(replica._db)
         finally:

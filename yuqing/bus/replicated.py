@@ -145,18 +145,19 @@ class ReplicatedOutbox(Outbox):
 
     def _apply(self, offset: int, record: dict[str, Any]) -> None:
         result: Any = None
+        mine = str(record.get("id", "")).startswith(self._origin + ":")  # a change made here
         try:
             if record.get("format") != FORMAT:
                 raise ValueError(f"record format {record.get('format')!r}, this replica reads {FORMAT}")
             self._at = float(record["at"])
             result = getattr(self, "_apply_" + record["op"])(**record["args"])
         except Exception as err:  # the change fails for its caller, not the replica
-            if not record.get("id", "").startswith(self._origin):
+            if not mine:
                 log.warning("bus log %s: record %d not applied (%s)", self.topic, offset, err)
             result = err
         with self._applied:
             self._offset = offset
-            if record.get("id", "").startswith(self._origin + ":"):
+            if mine:
                 self._results[record["id"]] = result
             self._applied.notify_all()
 
