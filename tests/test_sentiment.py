@@ -6,7 +6,10 @@ import contextlib
 import doctest
 import itertools
 import json
+import math
 import pickle
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -91,6 +94,32 @@ def test_what_the_model_learned_survives_a_pickle_snapshot(shipped):
     assert clone.tokenizer is None
     assert clone.score(["奇怪", "新词"]) == model.score(["奇怪", "新词"])
     assert clone.n_feedback == 1
+
+
+def test_the_weight_array_scores_as_river_does_before_and_after_learning(shipped, tok):
+    model = pickle.loads(pickle.dumps(shipped))
+    texts = ["服务很好，点赞[赞]", "不是很好用，太差了[怒]", "星汇又宕机了，无法提现！", "转发微博"]
+    token_lists = [tok.tokenize(t) for t in texts] + [["好", "好", "好"], []]
+
+    def river_score(tokens):
+        return math.tanh(model.clf._raw_dot_one(model.featurizer(tokens)) / 2.0)
+
+    for tokens in token_lists:
+        assert model.score(tokens) == pytest.approx(river_score(tokens), abs=1e-12)
+    for tokens, label in zip(token_lists[:3], (0, 1, 0), strict=True):  # against their sign
+        model.learn(tokens, label)
+    for tokens in token_lists:
+        assert model.score(tokens) == pytest.approx(river_score(tokens), abs=1e-12)
+    assert model.score(token_lists[1]) > shipped.score(token_lists[1])
+
+
+def test_scoring_does_not_import_river():
+    """River (and the scipy it pulls in) costs ~1 s and ~100 MB at start-up: only learning pays."""
+    code = ("import sys; from yuqing.text.sentiment import SentimentModel; "
+            "m = SentimentModel.load_default(); m.score(['好']); "
+            "print(sorted(n for n in ('river', 'scipy') if n in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_save_and_load_keep_the_scores(shipped, tmp_path):

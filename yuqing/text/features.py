@@ -67,6 +67,19 @@ class Featurizer:
         self._special = _BREAKS | self.negators | self.lexicon.keys() | self.degree.keys()
 
     def __call__(self, tokens: list[str]) -> dict:
+        keys, pos, neg = self.parts(tokens)
+        x: dict = {}
+        if keys:
+            x = dict.fromkeys(keys, 1.0 / math.sqrt(len(keys)))
+        if pos:
+            x["lex+"] = math.log1p(pos)
+        if neg:
+            x["lex-"] = math.log1p(neg)
+        return x
+
+    def parts(self, tokens: list[str]) -> tuple[list[int], float, float]:
+        """(hashed keys with repeats, positive lexicon sum, negative lexicon sum): what `__call__`
+        turns into the feature dict, for a scorer that reads weights from an array instead."""
         mask = (1 << self.n_bits) - 1
         lexicon, negators, degree, special = self.lexicon, self.negators, self.degree, self._special
         crc = zlib.crc32
@@ -119,11 +132,4 @@ class Featurizer:
                 for data in runs
                 for i in range(0, len(data) - 4, 4)
             ]
-        x: dict = {}
-        if keys:
-            x = dict.fromkeys(keys, 1.0 / math.sqrt(len(keys)))
-        if pos:
-            x["lex+"] = math.log1p(pos)
-        if neg:
-            x["lex-"] = math.log1p(neg)
-        return x
+        return keys, pos, neg

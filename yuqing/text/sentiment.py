@@ -1,8 +1,10 @@
 """Online sentiment of a mention: River logistic regression on hashed text features.
 
 The flow needs a score per mention at stream speed and a model that keeps
-learning from analysts' labels while it runs; a River linear model does both,
-pickles into Bytewax state, and its starting weights ship with the package.
+learning from analysts' labels while it runs. A River linear model learns;
+its weights are mirrored in a numpy array that scores, so that scoring needs
+no River (nor the scipy and pandas it imports: ~1 s and ~130 MB at start-up)
+until the first label arrives. The starting weights ship with the package.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import math
 import zipfile
 from importlib import resources
 from pathlib import Path
+
+import numpy as np
 
 from yuqing.text.features import Featurizer
 
@@ -89,13 +93,12 @@ class SentimentModel:
         self.neutral_band = neutral_band
         self.n_bits = n_bits
         self.featurizer = Featurizer(n_bits=n_bits)
-        # River's linear_model pulls in scipy (~3 s); import it only when a model is built,
-        # so that every `yuqing` subcommand does not pay for it at start-up.
-        from river import linear_model, optim
-
-        self.clf = linear_model.LogisticRegression(
-            optimizer=optim.SGD(lr), l2=0.0, intercept_lr=lr * 0.1
-        )
+        # The weights that score: hashed features by index, the named lexicon features, the
+        # intercept. River's model (`clf`) is built from them at the first `learn_one`.
+        self._hashed = np.zeros(1 << n_bits)
+        self._named: dict[str, float] = {}
+        self._intercept = 0.0
+        self._clf = None
         self.tokenizer = None  # built on first `score(str)`
         self.n_learned = 0
         self.n_feedback = 0
@@ -110,9 +113,37 @@ class SentimentModel:
             return self.tokenizer.tokenize(tokens)
         return tokens
 
+    @property
+    def clf(self):
+        """River's LogisticRegression holding the same weights, built on first use."""
+        if self._clf is None:
+            # River's linear_model pulls in scipy and pandas: only a model that learns pays.
+            from river import linear_model, optim
+
+            clf = linear_model.LogisticRegression(
+                optimizer=optim.SGD(self.lr), l2=0.0, intercept_lr=self.lr * 0.1
+            )
+            index = np.flatnonzero(self._hashed)
+            for key, value in zip(index.tolist(), self._hashed[index].tolist(), strict=True):
+                clf._weights[key] = value
+            for key, value in self._named.items():
+                clf._weights[key] = value
+            clf.intercept = self._intercept
+            self._clf = clf
+        return self._clf
+
     def learn_one(self, tokens: list[str] | str, y: int | str, w: float = 1.0) -> None:
         """Learn one labelled text (1 or "positive", 0 or "negative") with sample weight w."""
-        self.clf.learn_one(self.featurizer(self._tokens(tokens)), bool(parse_label(y)), w=w)
+        x = self.featurizer(self._tokens(tokens))
+        clf = self.clf
+        clf.learn_one(x, bool(parse_label(y)), w=w)
+        weights = clf._weights  # without L2, one step moves only the weights of x
+        for key in x:
+            if isinstance(key, str):
+                self._named[key] = weights[key]
+            else:
+                self._hashed[key] = weights[key]
+        self._intercept = clf.intercept
         self.n_learned += 1
 
     def learn(self, tokens: list[str] | str, label: int | str) -> None:
@@ -130,9 +161,25 @@ class SentimentModel:
         self.learn_one(tokens, y, w=w)
         self.n_feedback += 1
 
+    def _raw(self, tokens: list[str]) -> float:
+        """w . x + b, as River's `_raw_dot_one` of the feature dict, read from the weight array.
+
+        Each distinct hashed key counts once with 1/sqrt(number of keys), as in the dict.
+        """
+        keys, pos, neg = self.featurizer.parts(tokens)
+        raw = self._intercept
+        if keys:
+            index = np.fromiter(dict.fromkeys(keys), dtype=np.intp)
+            raw += float(self._hashed.take(index).sum()) / math.sqrt(len(keys))
+        if pos:
+            raw += self._named.get("lex+", 0.0) * math.log1p(pos)
+        if neg:
+            raw += self._named.get("lex-", 0.0) * math.log1p(neg)
+        return raw
+
     def predict_proba_one(self, tokens: list[str] | str) -> float:
         """P(positive)."""
-        return self.clf.predict_proba_one(self.featurizer(self._tokens(tokens)))[True]
+        return 0.5 * (1.0 + math.tanh(self._raw(self._tokens(tokens)) / 2.0))
 
     def score(self, tokens: list[str] | str) -> float:
         """Sentiment in [-1, 1] (negative to positive) of tokens, or of a text.
@@ -140,8 +187,7 @@ class SentimentModel:
         Pass tokens from the flow's `Tokenizer` so that text is segmented once
         for every model; a string is tokenized with a default jieba Tokenizer.
         """
-        raw = self.clf._raw_dot_one(self.featurizer(self._tokens(tokens)))
-        return math.tanh(raw / 2.0)  # == 2 * sigmoid(raw) - 1
+        return math.tanh(self._raw(self._tokens(tokens)) / 2.0)  # == 2 * sigmoid(raw) - 1
 
     def label(self, score: float) -> str:
         """The label of a score: neutral within `neutral_band` of 0, else its sign.
@@ -161,13 +207,20 @@ class SentimentModel:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["tokenizer"] = None
+        index = np.flatnonzero(self._hashed)  # ~200k of 1M weights are set: pickle those
+        state["_hashed"] = (self._hashed.size, index.astype(np.int64), self._hashed[index])
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        size, index, values = state["_hashed"]
+        hashed = np.zeros(size)
+        hashed[index] = values
+        self.__dict__.update(state, _hashed=hashed)
 
     # ---- persistence: a compact, version-independent weights file -----------------
 
     def save(self, path: str | Path) -> None:
         """Write parameters and weights as a zip of JSON (not a pickle of River objects)."""
-        weights = self.clf._weights.to_dict()
         meta = {
             "format": "yuqing-sentiment/1",
             "params": {
@@ -176,13 +229,14 @@ class SentimentModel:
                 "neutral_band": self.neutral_band,
                 "n_bits": self.n_bits,
             },
-            "intercept": self.clf.intercept,
+            "intercept": self._intercept,
             "n_learned": self.n_learned,
+            "named": dict(self._named),
         }
-        named = {k: v for k, v in weights.items() if isinstance(k, str)}
-        hashed = sorted((k, v) for k, v in weights.items() if not isinstance(k, str) and v)
-        meta["named"] = named
-        body = "\n".join(f"{k:x} {v:.6g}" for k, v in hashed)
+        index = np.flatnonzero(self._hashed)
+        body = "\n".join(
+            f"{k:x} {v:.6g}" for k, v in zip(index.tolist(), self._hashed[index].tolist(), strict=True)
+        )
         with zipfile.ZipFile(path, "w") as zf:
             for name, text in (
                 ("meta.json", json.dumps(meta, ensure_ascii=False, indent=1)),
@@ -202,13 +256,12 @@ class SentimentModel:
         if meta.get("format") != "yuqing-sentiment/1":
             raise ValueError(f"{path}: not a yuqing sentiment model file")
         model = cls(**meta["params"])
-        weights = model.clf._weights
-        for line in body.splitlines():
-            key, value = line.split()
-            weights[int(key, 16)] = float(value)
-        for key, value in meta["named"].items():
-            weights[key] = value
-        model.clf.intercept = meta["intercept"]
+        fields = body.split()
+        if fields:
+            keys = np.array([int(key, 16) for key in fields[0::2]], dtype=np.intp)
+            model._hashed[keys] = np.array(fields[1::2], dtype=np.float64)
+        model._named = {key: float(value) for key, value in meta["named"].items()}
+        model._intercept = float(meta["intercept"])
         model.n_learned = meta["n_learned"]
         return model
 
