@@ -134,7 +134,7 @@ class Analyzer:
         would only get the model's intercept, which is not an opinion: such a
         mention is neutral, though it still counts toward volume and spread.
         """
-        if self.tokenizer.content(tokens):
+        if self.tokenizer.has_content(tokens):
             return True
         lexicon = self.sentiment.featurizer.lexicon
         return any(token in lexicon for token in tokens)

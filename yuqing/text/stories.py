@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import struct
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -63,9 +62,27 @@ def _grams(text: str, k: int = 2) -> np.ndarray:
 
 
 @functools.cache
-def _bands(n_bands: int, width: int) -> struct.Struct:
-    """Cuts a signature into its band keys in C (slicing them one by one took 3x as long)."""
-    return struct.Struct(f"{width}s" * n_bands)
+def _salts(n_bands: int) -> np.ndarray:
+    """One random number per band, added to its key, so that bands share one index."""
+    return np.random.default_rng(_SEED + 1).integers(0, 2**63, size=n_bands, dtype=np.uint64)
+
+
+def band_keys(sig: bytes, n_bands: int, rows: int) -> list[int]:
+    """The LSH keys of a signature: one int per band, never equal across bands by design.
+
+    With 2 rows a band's two 32-bit values are its 64-bit key as they lie in
+    memory; other widths mix their values into 64 bits (a collision only adds
+    a candidate, which the similarity check then drops).
+    """
+    salts = _salts(n_bands)
+    if rows == 2:
+        return (np.frombuffer(sig, dtype="<u8") + salts).tolist()
+    values = np.frombuffer(sig, dtype="<u4").astype(np.uint64).reshape(n_bands, rows)
+    keys = values[:, 0].copy()
+    for j in range(1, rows):
+        keys *= np.uint64(0x9E3779B97F4A7C15)  # wraps, as intended
+        keys += values[:, j]
+    return (keys + salts).tolist()
 
 
 @functools.cache
@@ -178,9 +195,10 @@ class StoryClusterer:
         self.max_stories = max_stories
         self.max_candidates = max_candidates
         self._stories: dict[str, _Story] = {}
-        # band key -> ids of the stories with a variant there, in the order they came (see
-        # _add_variant): a 1-tuple for one story, else a dict used as an ordered set
-        self._buckets: list[dict[bytes, tuple[str] | dict[str, None]]] = [{} for _ in range(n_bands)]
+        # band key (all bands in one index, see `band_keys`) -> ids of the stories with a variant
+        # there, in the order they came (see _add_variant): a 1-tuple for one story, else a dict
+        # used as an ordered set
+        self._index: dict[int, tuple[str] | dict[str, None]] = {}
         self._queue: deque[tuple[datetime, str]] = deque()  # (last seen when queued, story id)
         self._parents: dict[str, str] = {}  # recent post id -> story id
         self._posts: deque[tuple[datetime, str]] = deque()
@@ -200,10 +218,13 @@ class StoryClusterer:
         self._ab = _permutations(self.n_bands * self.rows)
         for story in self._stories.values():  # a state pickled before keys were recomputed
             story.__dict__.pop("keys", None)
-        for bucket in self._buckets:  # ... or while shared keys were sets
-            for key, ids in bucket.items():
-                if isinstance(ids, set):
-                    bucket[key] = dict.fromkeys(sorted(ids))
+        if "_buckets" in state:  # a state pickled with one index per band: index its variants again
+            del self._buckets
+            self._index = {}
+            for story in self._stories.values():
+                variants, story.variants = story.variants, []
+                for variant in variants:
+                    self._add_variant(story, variant, self._keys(variant))
 
     def push(
         self, post_id: str, tokens: list[str] | tuple[str, ...], at: datetime, parent_id: str = ""
@@ -235,16 +256,16 @@ class StoryClusterer:
             self._parents.pop(self._posts.popleft()[1], None)
         return story.id, story.count
 
-    def _keys(self, sig: bytes) -> tuple[bytes, ...]:
-        return _bands(self.n_bands, 4 * self.rows).unpack(sig)
+    def _keys(self, sig: bytes) -> list[int]:
+        return band_keys(sig, self.n_bands, self.rows)
 
-    def _nearest(self, sig: bytes, keys: tuple[bytes, ...]) -> tuple[_Story | None, float]:
+    def _nearest(self, sig: bytes, keys: list[int]) -> tuple[_Story | None, float]:
+        found = list(filter(None, map(self._index.get, keys)))
+        if not found:  # most posts share no band with any story
+            return None, 0.0
         # Candidate story -> bands shared, counted in C; a Counter keeps first-seen order,
         # which breaks ties in the sort (stable, as heapq.nlargest was) and argmax below.
-        buckets = map(dict.get, self._buckets, keys, itertools.repeat(()))
-        shared = Counter(itertools.chain.from_iterable(buckets))
-        if not shared:
-            return None, 0.0
+        shared = Counter(itertools.chain.from_iterable(found))
         ids = list(shared)
         if len(ids) > self.max_candidates:
             ids = sorted(ids, key=shared.__getitem__, reverse=True)[:self.max_candidates]
@@ -262,7 +283,7 @@ class StoryClusterer:
             best -= len(story.variants)
         return story, best_sim
 
-    def _add_variant(self, story: _Story, sig: bytes, keys: tuple[bytes, ...]) -> None:
+    def _add_variant(self, story: _Story, sig: bytes, keys: list[int]) -> None:
         """Index a signature under its band keys.
 
         Most keys hold one story, kept as a 1-tuple: a tuple of strs drops out
@@ -274,28 +295,34 @@ class StoryClusterer:
         post joined).
         """
         story.variants.append(sig)
-        for bucket, key in zip(self._buckets, keys, strict=True):
-            ids = bucket.get(key)
+        index, alone = self._index, (story.id,)
+        if index.keys().isdisjoint(keys):  # the common case: keys no story has yet, set in C
+            index.update(zip(keys, itertools.repeat(alone)))
+            return
+        for key in keys:
+            ids = index.get(key)
             if ids is None:
-                bucket[key] = (story.id,)
+                index[key] = alone
             elif type(ids) is tuple:
                 if ids[0] != story.id:
-                    bucket[key] = {ids[0]: None, story.id: None}
+                    index[key] = {ids[0]: None, story.id: None}
             else:
                 ids[story.id] = None
 
     def _drop(self, story: _Story) -> None:
         """Unindex a story; its band keys are those of its variants, so none are stored."""
         del self._stories[story.id]
+        index = self._index
         for variant in story.variants:
-            for bucket, key in zip(self._buckets, self._keys(variant), strict=True):
-                ids = bucket.get(key)
+            for key in self._keys(variant):
+                ids = index.get(key)
                 if type(ids) is tuple:
-                    del bucket[key]  # only the story itself keeps a 1-tuple
+                    if ids[0] == story.id:  # only the story itself keeps a 1-tuple
+                        del index[key]
                 elif ids is not None:
                     ids.pop(story.id, None)
                     if not ids:
-                        del bucket[key]
+                        del index[key]
 
     def _forget(self, cutoff: datetime) -> None:
         queue = self._queue

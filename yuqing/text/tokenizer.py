@@ -235,6 +235,17 @@ class Tokenizer:
                 out.append(token)
         return out
 
+    def has_content(self, tokens: Iterable[str]) -> bool:
+        """Whether any of the tokens is a content word: `content` that stops at the first."""
+        known = self._content_cache
+        for token in tokens:
+            keep = known.get(token)
+            if keep is None:
+                keep = bool(self.content((token,)))
+            if keep:
+                return True
+        return False
+
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` for each text."""
         return [self.tokenize(t) for t in texts]

@@ -102,10 +102,20 @@ def is_keyword(token: str) -> bool:
 def brief_of(item: EnrichedMention, keywords: int = 8) -> Brief:
     """The evidence-sized summary of an enriched mention."""
     m = item.mention
-    words = item.category_evidence + tuple(t for t in item.tokens if is_keyword(t))
+    words = dict.fromkeys(item.category_evidence)  # the evidence first, then keywords in order
+    if len(words) < keywords:
+        known = _KEYWORDS
+        for token in item.tokens:  # a long post: stop at the keywords kept, not at its end
+            keep = known.get(token)
+            if keep is None:
+                keep = is_keyword(token)
+            if keep:
+                words[token] = None
+                if len(words) >= keywords:
+                    break
     return Brief(m.id, m.published_at, m.source, m.author.id, m.author.followers,
                  m.author.verified, m.engagement.total, item.is_negative,
-                 item.story_id or m.parent_id, tuple(dict.fromkeys(words))[:keywords],
+                 item.story_id or m.parent_id, tuple(words)[:keywords],
                  positive=item.sentiment_label == "positive", parent=m.parent_id)
 
 
