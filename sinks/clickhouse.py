@@ -44,10 +44,15 @@ class Store:
         return migrate(self.client, self.spec.database, tables, retention)
 
     def insert(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
-        """One batched INSERT with an explicit column list."""
+        """One batched INSERT with an explicit column list.
+
+        The rows go as columns, transposed by `zip` in C: the driver's own
+        transpose of row-oriented data is a Python loop per value.
+        """
         if rows:
             self.client.insert(
-                f"{self.spec.database}.{table.name}", rows, column_names=list(table.columns)
+                f"{self.spec.database}.{table.name}", list(zip(*rows, strict=True)),
+                column_names=list(table.columns), column_oriented=True,
             )
 
     def query(self, sql: str, parameters: dict | None = None) -> list[tuple]:

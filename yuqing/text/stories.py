@@ -261,14 +261,17 @@ class StoryClusterer:
 
     def _nearest(self, sig: bytes, keys: list[int]) -> tuple[_Story | None, float]:
         found = list(filter(None, map(self._index.get, keys)))
-        if not found:  # most posts share no band with any story
+        if not found:  # most new posts share no band with any story
             return None, 0.0
-        # Candidate story -> bands shared, counted in C; a Counter keeps first-seen order,
-        # which breaks ties in the sort (stable, as heapq.nlargest was) and argmax below.
-        shared = Counter(itertools.chain.from_iterable(found))
-        ids = list(shared)
-        if len(ids) > self.max_candidates:
-            ids = sorted(ids, key=shared.__getitem__, reverse=True)[:self.max_candidates]
+        if type(found[0]) is tuple and found.count(found[0]) == len(found):
+            ids = list(found[0])  # one story only (a copy of a post, say): nothing to count
+        else:
+            # Candidate story -> bands shared, counted in C; a Counter keeps first-seen order,
+            # which breaks ties in the sort (stable, as heapq.nlargest was) and argmax below.
+            shared = Counter(itertools.chain.from_iterable(found))
+            ids = list(shared)
+            if len(ids) > self.max_candidates:
+                ids = sorted(ids, key=shared.__getitem__, reverse=True)[:self.max_candidates]
         stories = [self._stories[story_id] for story_id in ids]
         variants = b"".join(itertools.chain.from_iterable(story.variants for story in stories))
         values = np.frombuffer(variants, dtype=np.uint32).reshape(-1, len(sig) // 4)
