@@ -166,13 +166,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     cfg.board = board
     analyzed = _split_failures(
         "analyze",
-        op.map(
-            "analyze",
-            fresh.trues,
-            steps.guarded(
-                "analyze",
-                lambda kv: steps.Analyzed(kv[1], analyzer.analyze(kv[1], score=board.score)),
-            ),
+        op.flat_map_batch(
+            "analyze", fresh.trues, partial(steps.analyze_batch, analyzer=analyzer, board=board)
         ),
         failures,
     )

@@ -41,6 +41,13 @@ class SentimentBoard:
         with self._lock:  # a label being learned changes several weights at once
             return (self._live or self._shipped).score(tokens)
 
+    def score_many(self, token_lists: list[list[str]]) -> list[float]:
+        """`score` of each token list, as one batch."""
+        if self._live is None:
+            return self._shipped.score_many(token_lists)
+        with self._lock:
+            return (self._live or self._shipped).score_many(token_lists)
+
     def catch_up(self, examples: Sequence[Example], start: int = 0) -> int:
         """Learn those of `examples` the board has not learned yet, in order; returns how many.
 

@@ -16,9 +16,10 @@ from yuqing.core.feedback import Feedback, InvalidFeedback, parse_feedback
 from yuqing.core.mention import InvalidMention, Mention, parse_mention
 from yuqing.core.records import DeadLetter, RawRecord, to_json_bytes
 from yuqing.dataflows.labels import FeedbackOutcome
+from yuqing.dataflows.sentiment_board import SentimentBoard
 from yuqing.stream.dedup import RecentIds
 from yuqing.stream.windows import WindowMetrics
-from yuqing.text.analyzer import Analysis
+from yuqing.text.analyzer import Analysis, Analyzer
 from yuqing.text.brands import BrandGate
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.monitor import FalseAlarm
@@ -97,6 +98,19 @@ def guarded_state(step: str, mapper: Callable) -> Callable:
             return state, (step_failure(step, item, err),)
 
     return run
+
+
+def analyze_batch(batch: list[tuple[str, Mention]], analyzer: Analyzer,
+                  board: SentimentBoard) -> list[Analyzed | DeadLetter]:
+    """Analyse a worker's batch of (brand, mention): sentiment scored in one numpy pass.
+
+    A mention the analyzer fails on becomes its own dead letter, as in a map step.
+    """
+    results = analyzer.analyze_many([kv[1] for kv in batch], score_many=board.score_many)
+    return [
+        Analyzed(kv[1], result) if isinstance(result, Analysis) else step_failure("analyze", kv, result)
+        for kv, result in zip(batch, results, strict=True)
+    ]
 
 
 def parse_record(record: RawRecord, gate: BrandGate | None = None) -> Mention | DeadLetter:

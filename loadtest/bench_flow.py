@@ -92,7 +92,7 @@ class _ProgressCpu(logging.Handler):
         """Mentions per CPU second from the first line with mentions written to the last line:
         start-up (imports, models, dictionary, schema) and the first batch are left out."""
         started = [s for s in self.samples if s[1] > 0]
-        if len(started) < 2 or started[-1][0] <= started[0][0]:
+        if len(started) < 2 or started[-1][0] <= started[0][0] or started[-1][1] <= started[0][1]:
             return float("nan")
         (cpu0, n0), (cpu1, n1) = started[0], started[-1]
         return (n1 - n0) / (cpu1 - cpu0)

@@ -102,3 +102,37 @@ def test_a_file_of_only_invalid_lines_exits_1(tmp_path, capsys):
     src.write_text("oops\n[]\n", encoding="utf-8")
     assert main(["score", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 1
     assert "0 scored, 2 invalid" in capsys.readouterr().err
+
+
+def test_a_batch_analyses_each_mention_as_one_at_a_time_does():
+    analyzer = Analyzer.default()
+    texts = [POST, "转发微博", "锐芯手机电池鼓包了，充电时还发烫[怒]", "服务很好，点赞", "哈", POST + "！！"]
+    batch = [parse_mention(_line(i, t)) for i, t in enumerate(texts)]
+    assert analyzer.analyze_many(batch) == [analyzer.analyze(m) for m in batch]
+    assert analyzer.analyze_many([]) == []
+
+
+class _FailsOnMarker:
+    """A category classifier that cannot read one text: a bug that must cost only its mention."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def classify(self, text, tokens):
+        if "坏帖" in text:
+            raise ValueError("cannot classify")
+        return self.inner.classify(text, tokens)
+
+
+def test_a_mention_the_analyzer_fails_on_costs_only_itself():
+    from yuqing.dataflows.sentiment_board import SentimentBoard
+    from yuqing.dataflows.steps import Analyzed, analyze_batch
+
+    shipped = Analyzer.default()
+    analyzer = Analyzer(shipped.tokenizer, shipped.sentiment, _FailsOnMarker(shipped.categories),
+                        shipped.brands)
+    batch = [("星汇支付", parse_mention(_line(i, t))) for i, t in enumerate([POST, "坏帖 " + POST, POST])]
+    out = analyze_batch(batch, analyzer=analyzer, board=SentimentBoard(shipped.sentiment))
+    assert [type(x).__name__ for x in out] == ["Analyzed", "DeadLetter", "Analyzed"]
+    assert out[1].origin == "step:analyze" and out[1].reason.startswith("analyze: ValueError")
+    assert isinstance(out[2], Analyzed) and out[2].analysis == shipped.analyze(batch[2][1])

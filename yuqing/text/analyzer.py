@@ -147,10 +147,62 @@ class Analyzer:
         `score` is the sentiment model to use if not the shipped one (the flow
         passes the one analysts' labels have taught).
         """
-        text = clean_text(f"{mention.title} {mention.text}" if mention.title else mention.text)
-        tokens = self.tokenizer.tokenize(text)
+        text, tokens = self._tokens(mention)
         score = score or self.sentiment.score
-        value = score(tokens) if self.has_opinion(tokens) else 0.0
+        return self._analysis(mention, text, tokens, score(tokens) if self.has_opinion(tokens) else 0.0)
+
+    def analyze_many(
+        self,
+        mentions: Sequence[Mention],
+        score_many: Callable[[list[list[str]]], list[float]] | None = None,
+    ) -> list[Analysis | Exception]:
+        """`analyze` of each mention, with the sentiment of all of them scored as one batch.
+
+        A mention that cannot be analysed gets its exception in its place, so
+        one bad mention costs only itself. `score_many` is the batch model to
+        use if not the shipped one.
+        """
+        out: list[Analysis | Exception | None] = [None] * len(mentions)
+        ready: list[tuple[int, str, list[str], bool]] = []
+        for i, mention in enumerate(mentions):
+            try:
+                text, tokens = self._tokens(mention)
+                ready.append((i, text, tokens, self.has_opinion(tokens)))
+            except Exception as err:  # handed back in the mention's place
+                out[i] = err
+        opinions = [r for r in ready if r[3]]
+        values = dict(zip((r[0] for r in opinions),
+                          self._score_all([r[2] for r in opinions], score_many), strict=True))
+        for i, text, tokens, _ in ready:
+            try:
+                value = values.get(i, 0.0)
+                if isinstance(value, Exception):
+                    raise value
+                out[i] = self._analysis(mentions[i], text, tokens, value)
+            except Exception as err:  # handed back in the mention's place
+                out[i] = err
+        return out  # type: ignore[return-value]
+
+    def _score_all(self, token_lists: list[list[str]], score_many) -> list[float | Exception]:
+        """One batch call; if the batch fails, each text alone, so that only the bad one fails."""
+        score_many = score_many or self.sentiment.score_many
+        try:
+            return score_many(token_lists)
+        except Exception:  # find the culprit below
+            values: list[float | Exception] = []
+            for tokens in token_lists:
+                try:
+                    values.append(score_many([tokens])[0])
+                except Exception as err:  # handed back in the mention's place
+                    values.append(err)
+            return values
+
+    def _tokens(self, mention: Mention) -> tuple[str, list[str]]:
+        """The cleaned title and text, and its tokens."""
+        text = clean_text(f"{mention.title} {mention.text}" if mention.title else mention.text)
+        return text, self.tokenizer.tokenize(text)
+
+    def _analysis(self, mention: Mention, text: str, tokens: list[str], value: float) -> Analysis:
         category, evidence, confidence = self.categories.classify(text, tokens)
         return Analysis(
             brand=self.brand_of(mention),

@@ -9,9 +9,12 @@ two shared features whose weights it does learn.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from importlib import resources
+
+import numpy as np
 
 __all__ = ["Featurizer", "load_lexicon", "load_modifiers"]
 
@@ -20,6 +23,20 @@ _NS_WORD = 0x57
 _NS_NEG_WORD = 0x4E57
 _NS_BIGRAM = 0x42
 _BREAKS = frozenset("，。！？；,.!?;…~～\n")
+_RUN_BREAK = ord("|")
+
+
+@functools.cache
+def _crc_tables(start: int) -> tuple[int, np.ndarray]:
+    """crc32(8 bytes, start) == zero ^ XOR over k of tables[k][byte k]: the tables of that identity."""
+    zero = zlib.crc32(bytes(8), start)
+    tables = np.zeros((8, 256), dtype=np.uint32)
+    for k in range(8):
+        for value in range(256):
+            data = bytearray(8)
+            data[k] = value
+            tables[k, value] = zlib.crc32(bytes(data), start) ^ zero
+    return zero, tables
 
 
 def _read_data(name: str) -> list[list[str]]:
@@ -80,6 +97,21 @@ class Featurizer:
     def parts(self, tokens: list[str]) -> tuple[list[int], float, float]:
         """(hashed keys with repeats, positive lexicon sum, negative lexicon sum): what `__call__`
         turns into the feature dict, for a scorer that reads weights from an array instead."""
+        keys, chars, pos, neg = self.words(tokens)
+        if self.bigrams:
+            # Bigrams of characters within each run between breaks: crc32 of 8 bytes of UTF-32.
+            # One list comprehension over all runs: cheaper per bigram than a generator per run.
+            mask, crc = (1 << self.n_bits) - 1, zlib.crc32
+            runs = [run.encode("utf-32-le") for run in chars.split("|")]
+            keys += [
+                crc(data[i : i + 8], _NS_BIGRAM) & mask
+                for data in runs
+                for i in range(0, len(data) - 4, 4)
+            ]
+        return keys, pos, neg
+
+    def words(self, tokens: list[str]) -> tuple[list[int], str, float, float]:
+        """(word keys, the characters bigrams are cut from with "|" between runs, lexicon sums)."""
         mask = (1 << self.n_bits) - 1
         lexicon, negators, degree, special = self.lexicon, self.negators, self.degree, self._special
         crc = zlib.crc32
@@ -123,13 +155,26 @@ class Featurizer:
                 boost = degree[tok]
             if negate:
                 negate -= 1
-        if self.bigrams:
-            # Bigrams of characters within each run between breaks: crc32 of 8 bytes of UTF-32.
-            # One list comprehension over all runs: cheaper per bigram than a generator per run.
-            runs = [run.encode("utf-32-le") for run in "".join(chars).split("|")]
-            keys += [
-                crc(data[i : i + 8], _NS_BIGRAM) & mask
-                for data in runs
-                for i in range(0, len(data) - 4, 4)
-            ]
-        return keys, pos, neg
+        return keys, "".join(chars), pos, neg
+
+    def bigram_keys_many(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, index of the text each came from) of the character bigrams of many `words` texts.
+
+        The same crc32 keys as `parts`, for a whole batch in a few numpy calls:
+        over fixed 8-byte inputs crc32 is affine in the bits, so a bigram's
+        value is a constant XOR one table entry per byte (`_crc_tables`).
+        """
+        if not self.bigrams or not texts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        codes = np.frombuffer("|".join(texts).encode("utf-32-le"), dtype=np.uint32)
+        owner = np.repeat(np.arange(len(texts)), np.fromiter(map(len, texts), dtype=np.int64,
+                                                             count=len(texts)) + 1)[:codes.size - 1]
+        first, second = codes[:-1], codes[1:]
+        inside = (first != _RUN_BREAK) & (second != _RUN_BREAK)
+        first, second = first[inside], second[inside]
+        zero, tables = _crc_tables(_NS_BIGRAM)
+        crc = np.full(first.size, zero, dtype=np.uint32)
+        for k, shift in enumerate((0, 8, 16, 24)):  # UTF-32-LE: the first character's 4 bytes ...
+            crc ^= tables[k][(first >> shift) & 0xFF]
+            crc ^= tables[k + 4][(second >> shift) & 0xFF]  # ... then the second's
+        return (crc & ((1 << self.n_bits) - 1)).astype(np.int64), owner[inside]
