@@ -34,6 +34,7 @@ from confluent_kafka.admin import AdminClient
 from yuqing.core.endpoints import KafkaTopic
 from yuqing.core.records import DeadLetter, RawRecord
 from yuqing.dataflows.progress import InputProgress
+from yuqing.dataflows.thread_state import keep_thread_state
 from yuqing.errors import UserError
 from yuqing.sinks.kafka import kafka_logger
 
@@ -88,6 +89,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         batch_size: int,
         progress: InputProgress | None = None,
     ) -> None:
+        keep_thread_state()  # built on the worker thread that will read it
         self._consumer = Consumer(
             topic.client_config(
                 **{

@@ -179,10 +179,8 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         "stories",
         op.key_rm(
             "unkey_stories",
-            keyed_state.stateful_flat_map(
-                "stories",
-                by_brand_story,
-                steps.guarded_state("stories", partial(steps.story_step, make=StoryClusterer)),
+            keyed_state.stateful_batch_flat_map(
+                "stories", by_brand_story, partial(steps.story_batch, make=StoryClusterer),
                 cfg.recovering,
             ),
         ),

@@ -34,6 +34,7 @@ from yuqing.core.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, S
 from yuqing.core.records import RawRecord
 from yuqing.dataflows.kafka_source import DEFAULT_GROUP, KafkaInput, StartBook
 from yuqing.dataflows.progress import InputProgress
+from yuqing.dataflows.thread_state import keep_thread_state
 from yuqing.evaluation.demo import DemoConfig, DemoGenerator
 
 BATCH_LINES = 2000
@@ -43,6 +44,7 @@ class _FilePartition(StatefulSourcePartition[RawRecord, int]):
     def __init__(
         self, path: Path, resume_at: int | None, stop: Event, progress: InputProgress | None
     ) -> None:
+        keep_thread_state()  # built on the worker thread that will read it
         self._path = path
         self._stop = stop
         self._file = open(path, "rb")  # noqa: SIM115 - closed in close()
@@ -105,6 +107,7 @@ class _DemoPartition(StatefulSourcePartition[RawRecord, int]):
         self, config: DemoConfig, resume_at: int | None, stop: Event,
         progress: InputProgress | None,
     ) -> None:
+        keep_thread_state()  # built on the worker thread that will read it
         self._stop = stop
         self._position = resume_at or 0
         self._generator = DemoGenerator(config)

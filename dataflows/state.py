@@ -15,9 +15,10 @@ from typing import Any
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic, StatefulLogic
 
 Mapper = Callable[[Any, Any], tuple[Any, Iterable[Any]]]
+BatchMapper = Callable[[Any, list[Any]], tuple[Any, Iterable[Any]]]
 
 
 def thaw(resume: bytes | None) -> Any:
@@ -47,3 +48,24 @@ class _MapperLogic(StatefulLogic):
 def stateful_flat_map(step_id: str, up: Stream, mapper: Mapper, recovering: bool) -> Stream:
     """Like `op.stateful_flat_map`, with pickled (or, without recovery, no) snapshots."""
     return op.stateful(step_id, up, lambda resume: _MapperLogic(mapper, resume, recovering))
+
+
+class _BatchMapperLogic(StatefulBatchLogic):
+    def __init__(self, mapper: BatchMapper, resume: bytes | None, recovering: bool) -> None:
+        self.mapper = mapper
+        self.state = thaw(resume)
+        self.recovering = recovering
+
+    def on_batch(self, values: list[Any]) -> tuple[Iterable[Any], bool]:
+        self.state, out = self.mapper(self.state, values)
+        return out, self.state is None
+
+    def snapshot(self) -> bytes | None:
+        return freeze(self.state, self.recovering)
+
+
+def stateful_batch_flat_map(step_id: str, up: Stream, mapper: BatchMapper,
+                            recovering: bool) -> Stream:
+    """`stateful_flat_map` whose mapper takes a key's values of one batch together
+    (`mapper(state, values) -> (state, outputs)`): work that vectorises runs once per batch."""
+    return op.stateful_batch(step_id, up, lambda resume: _BatchMapperLogic(mapper, resume, recovering))

@@ -183,14 +183,30 @@ def feedback_row(item: FeedbackOutcome | FalseAlarm) -> tuple:
     return (now, "sentiment_label", item.outcome, "")
 
 
-def story_step(
-    stories: StoryClusterer | None, item: Analyzed, make: Callable[[], StoryClusterer]
-) -> tuple[StoryClusterer, Iterable[EnrichedMention]]:
-    """Stateful step per brand: merge copies and light edits into one story."""
+def story_batch(
+    stories: StoryClusterer | None, items: list[Analyzed], make: Callable[[], StoryClusterer]
+) -> tuple[StoryClusterer, list[EnrichedMention | DeadLetter]]:
+    """Stateful step per brand: merge copies and light edits into one story.
+
+    It takes the brand's mentions of one batch, so that their MinHash
+    signatures are hashed together; a mention that fails becomes its own
+    dead letter, and the state keeps what the others did.
+    """
     stories = stories if stories is not None else make()
-    m = item.mention
-    story_id, _count = stories.push(m.id, item.analysis.tokens, m.published_at, m.parent_id)
-    return stories, (item.analysis.enrich(m, story_id),)
+    try:
+        sigs: list[bytes | None] = stories.signatures([item.analysis.tokens for item in items])
+    except Exception:  # each mention computes its own below, and only a bad one fails
+        sigs = [None] * len(items)
+    out: list[EnrichedMention | DeadLetter] = []
+    for item, sig in zip(items, sigs, strict=True):
+        m = item.mention
+        try:
+            story_id, _count = stories.push(m.id, item.analysis.tokens, m.published_at,
+                                            m.parent_id, sig=sig)
+            out.append(item.analysis.enrich(m, story_id))
+        except Exception as err:  # one bad mention must not stop the flow
+            out.append(step_failure("stories", item, err))
+    return stories, out
 
 
 def brand_source_key(item: EnrichedMention) -> str:

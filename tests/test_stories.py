@@ -178,3 +178,45 @@ def test_stories_do_not_depend_on_the_string_hash_seed():
                              text=True, check=True)
         digests.add(run.stdout.strip())
     assert len(digests) == 1
+
+
+@given(st.lists(st.lists(st.text(min_size=1, max_size=6), max_size=12), max_size=30))
+def test_signatures_of_a_batch_equal_each_post_s_own(token_lists):
+    from yuqing.text.stories import _content, _grams, signature
+
+    stories = StoryClusterer()
+    alone = [signature(_grams(_content(t)), *stories._ab).tobytes() for t in token_lists]
+    assert stories.signatures(token_lists) == alone
+
+
+def test_a_batch_of_posts_clusters_as_one_post_at_a_time_does():
+    crisis = [t.format(alias="星汇", product="钱包") for t in CRISIS_TEXTS["outage"]][:6]
+    calm = [t.format(alias="星汇", product="钱包") for t in BACKGROUND["positive"]][:6]
+    texts = [*crisis, *calm, *crisis]
+    one, batch = StoryClusterer(), StoryClusterer()
+    token_lists = [tokens(t) for t in texts]
+    expected = [one.push(f"p{i}", t, T0) for i, t in enumerate(token_lists)]
+    sigs = batch.signatures(token_lists)
+    assert [batch.push(f"p{i}", t, T0, sig=s)
+            for i, (t, s) in enumerate(zip(token_lists, sigs, strict=True))] == expected
+
+
+def test_a_post_the_story_step_fails_on_is_dead_lettered_alone():
+    from yuqing.core.mention import Mention
+    from yuqing.dataflows.steps import Analyzed, story_batch
+    from yuqing.text.analyzer import Analyzer
+
+    class FailsOnOneId(StoryClusterer):
+        def push(self, post_id, *args, **kwargs):
+            if post_id == "bad":
+                raise RuntimeError("broken post")
+            return super().push(post_id, *args, **kwargs)
+
+    analyzer = Analyzer.default()
+    text = CRISIS_TEXTS["outage"][0].format(alias="星汇", product="钱包")
+    mentions = [Mention(id=i, source="weibo", published_at=T0, text=text)
+                for i in ("a", "bad", "c")]
+    items = [Analyzed(m, analyzer.analyze(m)) for m in mentions]
+    state, out = story_batch(None, items, make=FailsOnOneId)
+    assert [type(x).__name__ for x in out] == ["EnrichedMention", "DeadLetter", "EnrichedMention"]
+    assert out[1].origin == "step:stories" and out[2].story_id == "a" and len(state) == 1

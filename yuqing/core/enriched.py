@@ -25,6 +25,12 @@ class EnrichedMention:
     category_evidence: tuple[str, ...] = ()
     story_id: str = ""
 
+    def __reduce__(self) -> tuple:
+        """Pickle as a flat tuple (see `Mention.__reduce__`): it crosses between processes."""
+        return (EnrichedMention, (self.mention, self.brand, self.tokens, self.sentiment,
+                                  self.sentiment_label, self.category, self.category_evidence,
+                                  self.story_id))
+
     @property
     def is_negative(self) -> bool:
         return self.sentiment_label == "negative"

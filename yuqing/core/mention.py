@@ -78,6 +78,17 @@ class Mention:
     parent_id: str = ""
     brand: str = ""
 
+    def __reduce__(self) -> tuple:
+        """Pickle as one flat tuple: mentions cross between cluster processes by pickle, and
+        the dataclass default (a state list per object, the UTC tzinfo reduced each time)
+        took 3x as long."""
+        a, e, at = self.author, self.engagement, self.published_at
+        if at.tzinfo is UTC:
+            at = (at - _EPOCH) // _MICROSECOND
+        return (_mention_of, (self.id, self.source, at, self.text, self.title, self.url, self.lang,
+                              a.id, a.name, a.followers, a.verified, e.reposts, e.comments, e.likes,
+                              self.parent_id, self.brand))
+
     def to_json(self) -> dict:
         """The contract's JSON shape (what `parse_mention` accepts back)."""
         out: dict = {
@@ -104,6 +115,20 @@ class Mention:
                 "likes": self.engagement.likes,
             }
         return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _mention_of(mention_id, source, at, text, title, url, lang, author_id, author_name, followers,
+                verified, reposts, comments, likes, parent_id, brand) -> Mention:
+    """A mention from the tuple of `Mention.__reduce__`."""
+    if isinstance(at, int):
+        at = _EPOCH + at * _MICROSECOND
+    return Mention(mention_id, source, at, text, title, url, lang,
+                   Author(author_id, author_name, followers, verified),
+                   Engagement(reposts, comments, likes), parent_id, brand)
 
 
 def parse_mention(raw: bytes | str, now: datetime | None = None) -> Mention:

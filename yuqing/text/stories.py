@@ -14,6 +14,7 @@ import functools
 import itertools
 import re
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -102,6 +103,60 @@ def signature(grams: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     low = hashed.min(axis=0)  # >> 32 is monotone, so shifting the minima alone is the same
     low >>= np.uint64(32)
     return low.astype(np.uint32)
+
+
+_BATCH_GRAMS = 16_384  # grams hashed per numpy call: 8 MB of intermediate hashes at 64 values
+
+
+def signatures(token_lists: Sequence[Sequence[str]], a: np.ndarray, b: np.ndarray) -> list[bytes]:
+    """`signature(_grams(_content(tokens)))` of many posts, as bytes, in a few numpy calls.
+
+    A post's character bigrams are pairs of neighbours that do not straddle
+    two posts; a post of one character hashes that character, an empty one
+    gets the empty signature, as in `_grams` and `signature`.
+    """
+    texts = [_content(tokens) for tokens in token_lists]
+    out: list[bytes] = []
+    start = 0
+    while start < len(texts):  # posts in chunks of about _BATCH_GRAMS grams
+        end, grams = start, 0
+        while end < len(texts) and (end == start or grams + len(texts[end]) <= _BATCH_GRAMS):
+            grams += len(texts[end])
+            end += 1
+        out.extend(_signature_chunk(texts[start:end], a, b))
+        start = end
+    return out
+
+
+def _signature_chunk(texts: list[str], a: np.ndarray, b: np.ndarray) -> list[bytes]:
+    sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    chars = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    chars = chars.astype(np.uint64)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    # gram i of the whole is chars[i] then chars[i + 1], kept where both are in one post; a post
+    # of one character keeps that character alone
+    pairs = (chars[:-1] << np.uint64(21)) | chars[1:]
+    owner = np.repeat(np.arange(len(texts)), sizes)
+    same = owner[:-1] == owner[1:]
+    singles = starts[sizes == 1]
+    gram_values = np.concatenate([pairs[same], chars[singles]])
+    gram_owner = np.concatenate([owner[:-1][same], owner[singles]])
+    order = np.argsort(gram_owner, kind="stable")
+    gram_values, gram_owner = gram_values[order], gram_owner[order]
+    empty = np.full(a.size, 2**32 - 1, dtype=np.uint32).tobytes()
+    if gram_values.size == 0:
+        return [empty] * len(texts)
+    hashed = np.multiply.outer(a, gram_values)  # wraps, as intended; one row per hash function,
+    hashed += b[:, None]  # so that each post's grams are contiguous for reduceat
+    firsts = np.flatnonzero(np.r_[True, gram_owner[1:] != gram_owner[:-1]])
+    lows = np.minimum.reduceat(hashed, firsts, axis=1)
+    lows >>= np.uint64(32)
+    lows = np.ascontiguousarray(lows.T.astype(np.uint32))
+    out = [empty] * len(texts)
+    for row, post in enumerate(gram_owner[firsts].tolist()):
+        out[post] = lows[row].tobytes()
+    return out
 
 
 def similarity(sig_a: bytes, sig_b: bytes) -> float:
@@ -226,15 +281,24 @@ class StoryClusterer:
                 for variant in variants:
                     self._add_variant(story, variant, self._keys(variant))
 
+    def signatures(self, token_lists: Sequence[Sequence[str]]) -> list[bytes]:
+        """The MinHash signatures of many posts in one go, to pass to `push` as ``sig``."""
+        return signatures(token_lists, *self._ab)
+
     def push(
-        self, post_id: str, tokens: list[str] | tuple[str, ...], at: datetime, parent_id: str = ""
+        self, post_id: str, tokens: list[str] | tuple[str, ...], at: datetime, parent_id: str = "",
+        sig: bytes | None = None,
     ) -> tuple[str, int]:
-        """Assign a post (its tokens, event time) to a story: (story id, posts in the story so far)."""
+        """Assign a post (its tokens, event time) to a story: (story id, posts in the story so far).
+
+        ``sig`` is the post's signature when `signatures` computed it already.
+        """
         if self._newest is None or at > self._newest:
             self._newest = at
             self._forget(at - self.horizon)
         story = self._stories.get(self._parents.get(parent_id, "")) if parent_id else None
-        sig = signature(_grams(_content(tokens)), *self._ab).tobytes()
+        if sig is None:
+            sig = signature(_grams(_content(tokens)), *self._ab).tobytes()
         keys = self._keys(sig)
         best = 0.0
         if story is None:
