@@ -53,7 +53,7 @@ from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
 from yuqing.sinks.process_local import ProcessLocalSink, to_every_process
 from yuqing.sinks.single_writer import SingleWriterSink
-from yuqing.stream.windows import WindowMetrics
+from yuqing.stream.windows import WindowMetrics, WindowSample
 from yuqing.text.analyzer import Analyzer
 from yuqing.text.brands import BrandGate
 from yuqing.text.stories import StoryClusterer
@@ -204,10 +204,14 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         _clickhouse(cfg, tables.MENTIONS, on_write=tally.counter("mentions")),
     )
 
-    by_brand_source = op.key_on("key_by_brand_source", enriched, steps.brand_source_key)
-    # ("brand\x1fsource", EnrichedMention)
+    by_brand_source = op.map_value(
+        "window_samples",
+        op.key_on("key_by_brand_source", enriched, steps.brand_source_key),
+        WindowSample.of,
+    )
+    # ("brand\x1fsource", WindowSample)
     clock = ResumingEventClock(
-        lambda e: e.mention.published_at,
+        lambda s: s.at,
         wait_for_system_duration=cfg.lateness,
         keep_open=lambda: cfg.recovering and cfg.stop.is_set(),  # drained to resume: keep windows
     )

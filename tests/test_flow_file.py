@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from yuqing.dataflows.launcher import RunOptions, launch
 
@@ -101,3 +102,22 @@ def test_mentions_piped_on_stdin_end_the_run_and_the_printed_query_works(tmp_pat
     query = subprocess.run([sys.executable, "-m", "yuqing.cli", "sql", "--store", look[1], look[2]],
                            capture_output=True, text=True, timeout=120, check=False)
     assert query.returncode == 0 and query.stdout.startswith("brand\tmentions\tnegative\n"), query.stderr
+
+
+def test_a_window_counts_a_sample_as_the_enriched_mention_it_came_from():
+    from yuqing.core.enriched import EnrichedMention
+    from yuqing.core.mention import Author, Engagement, Mention
+    from yuqing.stream.windows import WindowMetrics, WindowSample
+
+    items = [EnrichedMention(Mention(str(i), "weibo", datetime(2026, 11, 23, tzinfo=UTC), "文本",
+                                     author=Author(id=f"a{i % 2}", followers=10 * i, verified=i == 1),
+                                     engagement=Engagement(reposts=i)),
+                             brand="星汇支付", sentiment=-0.6, sentiment_label="negative")
+             for i in range(3)]
+    from_samples, from_mentions = WindowMetrics(), WindowMetrics()  # the latter: older snapshots
+    for item in items:
+        from_samples.add(WindowSample.of(item))
+        from_mentions.add(item)
+    assert from_samples == from_mentions
+    assert (from_samples.mentions, from_samples.negative, from_samples.reach,
+            from_samples.engagement, from_samples.verified, from_samples.unique_authors) == (3, 3, 30, 3, 1, 2)

@@ -102,3 +102,23 @@ def test_the_time_bounds_follow_the_wall_clock():
     assert parse_mention(ahead, now=now).published_at.hour == 20  # within a day: clock drift
     with pytest.raises(InvalidMention, match="outside"):
         parse_mention(ahead, now=datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def test_a_mention_crosses_processes_by_pickle_unchanged():
+    import pickle
+    from datetime import timedelta, timezone
+
+    from yuqing.core.enriched import EnrichedMention
+    from yuqing.core.mention import Author, Engagement, Mention
+
+    stamps = [datetime(2026, 11, 23, 8, 1, 2, 345678, tzinfo=UTC),
+              datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+              datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))]
+    for at in stamps:
+        m = Mention("weibo:1", "weibo", at, "星汇又宕机了", title="t", url="u", lang="zh",
+                    author=Author("a", "n", 12, True), engagement=Engagement(1, 2, 3),
+                    parent_id="weibo:0", brand="星汇支付")
+        copy = pickle.loads(pickle.dumps(m))
+        assert copy == m and copy.published_at.utcoffset() == at.utcoffset()
+        e = EnrichedMention(m, "星汇支付", ("星汇", "宕机"), -0.5, "negative", "outage", ("宕机",), "s")
+        assert pickle.loads(pickle.dumps(e)) == e

@@ -8,8 +8,29 @@ mentions) so its size grows with distinct authors only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from yuqing.core.enriched import EnrichedMention
+
+
+class WindowSample(NamedTuple):
+    """What a window needs of one mention: a few fields, cheap to send to another process
+    (windows are keyed by brand and source, so in a cluster many cross)."""
+
+    at: datetime
+    negative: bool
+    reach: int
+    engagement: int
+    verified: bool
+    sentiment: float
+    author: str
+
+    @classmethod
+    def of(cls, item: EnrichedMention) -> WindowSample:
+        m = item.mention
+        return cls(m.published_at, item.is_negative, item.reach, m.engagement.total,
+                   m.author.verified, item.sentiment, m.author.id)
 
 
 @dataclass(slots=True)
@@ -23,7 +44,7 @@ class WindowMetrics:
     >>> def m(i, author, followers):
     ...     mention = Mention(str(i), "weibo", datetime(2026, 11, 23, tzinfo=UTC), "文本",
     ...                       author=Author(id=author, followers=followers))
-    ...     return EnrichedMention(mention, brand="星汇支付")
+    ...     return WindowSample.of(EnrichedMention(mention, brand="星汇支付"))
     >>> w = WindowMetrics()
     >>> for item in (m(1, "a", 10), m(2, "a", 10), m(3, "b", 5)):
     ...     w = w.add(item)
@@ -39,17 +60,22 @@ class WindowMetrics:
     sentiment_sum: float = 0.0
     authors: set[str] = field(default_factory=set)
 
-    def add(self, item: EnrichedMention) -> WindowMetrics:
-        """Fold one mention in; returns self so it can serve as a fold function."""
-        mention = item.mention
+    def add(self, item: WindowSample | EnrichedMention) -> WindowMetrics:
+        """Fold one mention in; returns self so it can serve as a fold function.
+
+        An `EnrichedMention` is taken too: a recovery snapshot of an older
+        version holds those in windows still open.
+        """
+        if isinstance(item, EnrichedMention):
+            item = WindowSample.of(item)
         self.mentions += 1
-        self.negative += item.is_negative
+        self.negative += item.negative
         self.reach += item.reach
-        self.engagement += mention.engagement.total
-        self.verified += mention.author.verified
+        self.engagement += item.engagement
+        self.verified += item.verified
         self.sentiment_sum += item.sentiment
-        if mention.author.id:
-            self.authors.add(mention.author.id)
+        if item.author:
+            self.authors.add(item.author)
         return self
 
     @property
