@@ -193,7 +193,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
             "mention_rows",
             enriched,
             steps.guarded(
-                "mention_rows", partial(steps.mention_row, keywords=analyzer.tokenizer.content)
+                "mention_rows", partial(steps.mention_row, keywords=analyzer.tokenizer.distinct_content)
             ),
         ),
         failures,

@@ -233,8 +233,9 @@ def window_row(
     )
 
 
-def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str]], list[str]]) -> tuple:
-    """A `mentions` row (column order of sinks.tables.MENTIONS); keywords are content words."""
+def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str], int], list[str]]) -> tuple:
+    """A `mentions` row (column order of sinks.tables.MENTIONS); `keywords(tokens, n)` gives
+    the first n distinct content words."""
     m = item.mention
     return (
         m.id,
@@ -258,7 +259,7 @@ def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str]], list[
         item.category,
         list(item.category_evidence),
         item.story_id,
-        list(dict.fromkeys(keywords(item.tokens)))[:20],
+        keywords(item.tokens, 20),
     )
 
 

@@ -127,3 +127,11 @@ def test_tokens_keep_every_character_but_whitespace(tok, text):
     tokens = tok.tokenize(text)
     assert "".join(tokens) == "".join(text.split())
     assert all(t and not t.isspace() for t in tokens)
+
+
+@given(st.lists(st.sampled_from(["星汇", "的", "宕机", "，", "[怒]", "了", "提现", "123", "ok", " "]),
+                max_size=40), st.integers(min_value=1, max_value=8))
+def test_distinct_content_is_the_first_distinct_content_words(tokens, limit):
+    tok = Tokenizer()
+    assert tok.distinct_content(tokens, limit) == list(dict.fromkeys(tok.content(tokens)))[:limit]
+    assert tok.has_content(tokens) == bool(tok.content(tokens))

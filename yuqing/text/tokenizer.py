@@ -235,6 +235,20 @@ class Tokenizer:
                 out.append(token)
         return out
 
+    def distinct_content(self, tokens: Iterable[str], limit: int) -> list[str]:
+        """The first `limit` distinct content words, in order: `content` that stops when it has them."""
+        known = self._content_cache
+        out: dict[str, None] = {}
+        for token in tokens:
+            keep = known.get(token)
+            if keep is None:
+                keep = bool(self.content((token,)))
+            if keep:
+                out[token] = None
+                if len(out) >= limit:
+                    break
+        return list(out)
+
     def has_content(self, tokens: Iterable[str]) -> bool:
         """Whether any of the tokens is a content word: `content` that stops at the first."""
         known = self._content_cache
