@@ -185,13 +185,15 @@ def _where(spec) -> str:
     return str(spec.path) if isinstance(spec, FileOutput) else str(spec)
 
 
-def make_config(options: RunOptions, outbox: Outbox | None = None) -> FlowConfig:
+def make_config(options: RunOptions, outbox: Outbox | None = None,
+                settings: dict[str, str] | None = None) -> FlowConfig:
     """Validate every spec up front so mistakes surface before anything starts.
 
     An invalid playbook library, warning config or customer map stops here,
     with the file and field named, before any data moves.
     """
-    settings = kafka_settings(options.kafka_config)
+    if settings is None:  # `launch` passes the settings it read already
+        settings = kafka_settings(options.kafka_config)
     source = _with(parse_input(options.input), settings)
     live = isinstance(source, KafkaTopic) and not source.stop_at_end  # runs until stopped
     feedback = None if options.feedback is None else parse_input(options.feedback, "--feedback")
@@ -419,7 +421,7 @@ def launch(options: RunOptions) -> RunSummary:
     outbox = open_outbox(options.outbox, settings) if member.owner or shared else Outbox(":memory:")
     server = mirror = status_http = recorder = purge = members = None
     try:
-        cfg = make_config(options, outbox)
+        cfg = make_config(options, outbox, settings)
         cfg.owner = member.owner
         cfg.shared_outbox = shared
         cfg.process_id, cfg.processes = member.process_id, member.count

@@ -313,3 +313,11 @@ def test_runner_webhook_and_exec_commands_act_and_acknowledge(tmp_path):
             proc.wait(10)
         hook.close()
         stop_bus(server)
+
+
+def test_bus_serve_on_an_outbox_it_cannot_open_says_so_in_one_line(tmp_path, capsys):
+    from yuqing import cli
+
+    assert cli.main(["bus", "serve", "--outbox", str(tmp_path)]) == 2  # a directory
+    err = capsys.readouterr().err.strip()
+    assert "is a directory; give a file such as" in err and "\n" not in err and "Traceback" not in err

@@ -58,10 +58,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from yuqing.bus.auth import ServerTLS, TokenFile, exposure_problem
-    from yuqing.bus.outbox import Outbox
-    from yuqing.bus.replicated import open_shared
     from yuqing.bus.server import BusServer
     from yuqing.core.endpoints import kafka_settings
+    from yuqing.dataflows.preflight import open_outbox
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise UserError("give both --tls-cert and --tls-key, or neither")
@@ -75,7 +74,7 @@ def run_serve(args: argparse.Namespace) -> int:
                         "(or --insecure-open / --insecure-plaintext if you mean it)")
     auth = TokenFile(args.tokens) if args.tokens else None
     tls = ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
-    outbox = open_shared(args.outbox, kafka_settings()) or Outbox(Path(args.outbox))
+    outbox = open_outbox(args.outbox, kafka_settings())  # a bad path: the flow's one-line error
     server = BusServer(outbox, host=args.host, port=args.port, auth=auth, tls=tls,
                        ack_timeout=args.ack_timeout)
     try:
