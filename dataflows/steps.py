@@ -88,18 +88,6 @@ def guarded(step: str, fn: Callable) -> Callable:
     return run
 
 
-def guarded_state(step: str, mapper: Callable) -> Callable:
-    """A stateful mapper whose failure on one item keeps the state and dead-letters the item."""
-
-    def run(state, item):
-        try:
-            return mapper(state, item)
-        except Exception as err:  # one bad mention must not stop the flow
-            return state, (step_failure(step, item, err),)
-
-    return run
-
-
 def analyze_batch(batch: list[tuple[str, Mention]], analyzer: Analyzer,
                   board: SentimentBoard) -> list[Analyzed | DeadLetter]:
     """Analyse a worker's batch of (brand, mention): sentiment scored in one numpy pass.

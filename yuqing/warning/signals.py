@@ -250,9 +250,10 @@ class WindowSignals:
                 self.roots.pop(mention_id, None)
                 self.origins.pop(mention_id, None)
             evicted = True
-        if evicted:
-            self.top_root, self.top_cascade = max(self.cascades.items(), key=lambda kv: kv[1],
-                                                  default=("", 0))
+        if evicted:  # the first root with the most reposts, as max over the items finds it
+            cascades = self.cascades
+            self.top_root = max(cascades, key=cascades.__getitem__, default="")
+            self.top_cascade = cascades.get(self.top_root, 0)
 
     def _add_span(self, minute: int, brief: Brief) -> None:
         spans = self.span_buckets
