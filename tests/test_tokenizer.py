@@ -135,3 +135,27 @@ def test_distinct_content_is_the_first_distinct_content_words(tokens, limit):
     tok = Tokenizer()
     assert tok.distinct_content(tokens, limit) == list(dict.fromkeys(tok.content(tokens)))[:limit]
     assert tok.has_content(tokens) == bool(tok.content(tokens))
+
+
+def test_jieba_s_dictionary_loads_from_our_cache_as_jieba_builds_it(tmp_path):
+    import jieba
+
+    from yuqing.text.tokenizer import load_jieba_dictionary
+
+    reference = jieba.Tokenizer()
+    reference.tmp_dir = str(tmp_path / "jieba")
+    (tmp_path / "jieba").mkdir()
+    reference.initialize()
+    for attempt in ("builds and writes the cache", "reads the cache"):
+        seg = jieba.Tokenizer()
+        seg.tmp_dir = str(tmp_path)
+        load_jieba_dictionary(seg)
+        assert seg.initialized and seg.total == reference.total, attempt
+        assert seg.FREQ == reference.FREQ, attempt
+    assert len(list(tmp_path.glob("yuqing-jieba-*"))) == 2
+    for broken in tmp_path.glob("yuqing-jieba-*.counts.npy"):
+        broken.write_bytes(b"not an array")
+    seg = jieba.Tokenizer()
+    seg.tmp_dir = str(tmp_path)
+    load_jieba_dictionary(seg)  # a broken cache: built again, and written again
+    assert seg.FREQ == reference.FREQ and seg.lcut("星汇又宕机了") == reference.lcut("星汇又宕机了")
