@@ -14,7 +14,7 @@ import itertools
 import json
 import math
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -125,14 +125,18 @@ class SentimentModel:
             clf = linear_model.LogisticRegression(
                 optimizer=optim.SGD(self.lr), l2=0.0, intercept_lr=self.lr * 0.1
             )
-            index = np.flatnonzero(self._hashed)
-            for key, value in zip(index.tolist(), self._hashed[index].tolist(), strict=True):
+            for key, value in self._set_weights():
                 clf._weights[key] = value
             for key, value in self._named.items():
                 clf._weights[key] = value
             clf.intercept = self._intercept
             self._clf = clf
         return self._clf
+
+    def _set_weights(self) -> Iterator[tuple[int, float]]:
+        """(key, weight) of the hashed features with a weight, in key order."""
+        index = np.flatnonzero(self._hashed)
+        return zip(index.tolist(), self._hashed[index].tolist(), strict=True)
 
     def learn_one(self, tokens: list[str] | str, y: int | str, w: float = 1.0) -> None:
         """Learn one labelled text (1 or "positive", 0 or "negative") with sample weight w."""
@@ -243,6 +247,7 @@ class SentimentModel:
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["tokenizer"] = None
+        state["_clf"] = None  # River's copy of the weights is rebuilt from them when it learns
         index = np.flatnonzero(self._hashed)  # ~200k of 1M weights are set: pickle those
         state["_hashed"] = (self._hashed.size, index.astype(np.int64), self._hashed[index])
         return state
@@ -269,10 +274,7 @@ class SentimentModel:
             "n_learned": self.n_learned,
             "named": dict(self._named),
         }
-        index = np.flatnonzero(self._hashed)
-        body = "\n".join(
-            f"{k:x} {v:.6g}" for k, v in zip(index.tolist(), self._hashed[index].tolist(), strict=True)
-        )
+        body = "\n".join(f"{k:x} {v:.6g}" for k, v in self._set_weights())
         with zipfile.ZipFile(path, "w") as zf:
             for name, text in (
                 ("meta.json", json.dumps(meta, ensure_ascii=False, indent=1)),

@@ -16,9 +16,10 @@ import os
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -123,18 +124,23 @@ def load_jieba_dictionary(seg) -> None:
         pass  # no cache yet, or a broken one: build it below
     seg.initialize()
     counts = np.fromiter([*seg.FREQ.values(), seg.total], dtype=np.int64, count=len(seg.FREQ) + 1)
+    words = "\n".join(seg.FREQ).encode("utf-8")
     try:
-        _write_atomically(words_file, "\n".join(seg.FREQ).encode("utf-8"))
-        with tempfile.NamedTemporaryFile(dir=base.parent, suffix=".npy", delete=False) as tmp:
-            np.save(tmp, counts, allow_pickle=False)
-        os.replace(tmp.name, counts_file)
+        _write_atomically(words_file, lambda out: out.write(words))
+        _write_atomically(counts_file, lambda out: np.save(out, counts, allow_pickle=False))
     except OSError as err:  # a read-only cache folder: every start builds the dictionary
         logging.getLogger(__name__).debug("jieba dictionary cache not written: %s", err)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write a file through a temporary one beside it: readers see the old file or the whole new one."""
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
+        try:
+            write(tmp)
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise
     os.replace(tmp.name, path)
 
 
@@ -273,8 +279,24 @@ class Tokenizer:
 
     def content(self, tokens: Iterable[str]) -> list[str]:
         """The content words among already computed tokens (no second segmentation)."""
+        return list(self._content_words(tokens))
+
+    def distinct_content(self, tokens: Iterable[str], limit: int) -> list[str]:
+        """The first `limit` distinct content words, in order: `content` that stops when it has them."""
+        out: dict[str, None] = {}
+        for token in self._content_words(tokens):
+            out[token] = None
+            if len(out) >= limit:
+                break
+        return list(out)
+
+    def has_content(self, tokens: Iterable[str]) -> bool:
+        """Whether any of the tokens is a content word: `content` that stops at the first."""
+        return next(self._content_words(tokens), None) is not None
+
+    def _content_words(self, tokens: Iterable[str]) -> Iterator[str]:
+        """The content words among tokens, one at a time; each distinct token is judged once."""
         known = self._content_cache
-        out = []
         for token in tokens:
             keep = known.get(token)
             if keep is None:
@@ -282,33 +304,7 @@ class Tokenizer:
                 if len(known) > 200_000:
                     known.clear()
             if keep:
-                out.append(token)
-        return out
-
-    def distinct_content(self, tokens: Iterable[str], limit: int) -> list[str]:
-        """The first `limit` distinct content words, in order: `content` that stops when it has them."""
-        known = self._content_cache
-        out: dict[str, None] = {}
-        for token in tokens:
-            keep = known.get(token)
-            if keep is None:
-                keep = bool(self.content((token,)))
-            if keep:
-                out[token] = None
-                if len(out) >= limit:
-                    break
-        return list(out)
-
-    def has_content(self, tokens: Iterable[str]) -> bool:
-        """Whether any of the tokens is a content word: `content` that stops at the first."""
-        known = self._content_cache
-        for token in tokens:
-            keep = known.get(token)
-            if keep is None:
-                keep = bool(self.content((token,)))
-            if keep:
-                return True
-        return False
+                yield token
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` for each text."""
