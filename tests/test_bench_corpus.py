@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
 
-from bench_flow import write_corpus  # noqa: E402
+from bench_flow import write_corpus
 
 
 def test_each_real_text_is_used_once_and_the_corpus_ends_with_them(tmp_path):
