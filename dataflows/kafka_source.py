@@ -234,7 +234,7 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         start: str = "committed",
         stop: Event | None = None,
         on_message: Callable[[str, int, int], None] | None = None,
-        batch_size: int = 2000,
+        batch_size: int = 8000,  # at most, as BATCH_LINES: a backlog in big batches
         progress: InputProgress | None = None,
         starts: StartBook | None = None,
     ) -> None:
