@@ -17,6 +17,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulBatchLogic, StatefulLogic
 
+from yuqing.dataflows.thread_state import keep_thread_state
+
 Mapper = Callable[[Any, Any], tuple[Any, Iterable[Any]]]
 BatchMapper = Callable[[Any, list[Any]], tuple[Any, Iterable[Any]]]
 
@@ -33,6 +35,7 @@ def freeze(state: Any, recovering: bool) -> bytes | None:
 
 class _MapperLogic(StatefulLogic):
     def __init__(self, mapper: Mapper, resume: bytes | None, recovering: bool) -> None:
+        keep_thread_state()  # made on the worker thread that owns the key (it may read no input)
         self.mapper = mapper
         self.state = thaw(resume)
         self.recovering = recovering
@@ -52,6 +55,7 @@ def stateful_flat_map(step_id: str, up: Stream, mapper: Mapper, recovering: bool
 
 class _BatchMapperLogic(StatefulBatchLogic):
     def __init__(self, mapper: BatchMapper, resume: bytes | None, recovering: bool) -> None:
+        keep_thread_state()  # made on the worker thread that owns the key (it may read no input)
         self.mapper = mapper
         self.state = thaw(resume)
         self.recovering = recovering

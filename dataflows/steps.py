@@ -201,16 +201,26 @@ def brand_source_key(item: EnrichedMention) -> str:
     return f"{item.brand}\x1f{item.mention.source}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND, _MILLISECOND = timedelta(seconds=1), timedelta(milliseconds=1)
+
+
 def window_row(
     key: str, window_start: datetime, length: timedelta, metrics: WindowMetrics
 ) -> tuple:
-    """A `window_metrics` row for one closed window."""
+    """A `window_metrics` row for one closed window.
+
+    Times go as the column's ticks (whole seconds for `DateTime`), which the
+    driver writes as they are: a datetime is converted in Python per value,
+    and pickled with its time zone when the row crosses to the writer's process.
+    """
     brand, source = key.split("\x1f", 1)
+    start = (window_start - _EPOCH) // _SECOND
     return (
         brand,
         source,
-        window_start,
-        window_start + length,
+        start,
+        start + length // _SECOND,
         metrics.mentions,
         metrics.negative,
         metrics.unique_authors,
@@ -223,13 +233,14 @@ def window_row(
 
 def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str], int], list[str]]) -> tuple:
     """A `mentions` row (column order of sinks.tables.MENTIONS); `keywords(tokens, n)` gives
-    the first n distinct content words."""
+    the first n distinct content words. The time goes as milliseconds, the ticks of its
+    `DateTime64(3)` column (see `window_row`)."""
     m = item.mention
     return (
         m.id,
         m.source,
         item.brand,
-        m.published_at,
+        (m.published_at - _EPOCH) // _MILLISECOND,
         m.text,
         m.title,
         m.url,

@@ -25,6 +25,7 @@ from yuqing.core.feedback import IncidentVerdict
 from yuqing.core.mention import Mention
 from yuqing.dataflows.state import freeze, thaw
 from yuqing.dataflows.steps import step_failure
+from yuqing.dataflows.thread_state import keep_thread_state
 from yuqing.warning.config import WarningConfig
 from yuqing.warning.incidents import IncidentUpdate
 from yuqing.warning.monitor import BrandMonitor, FalseAlarm, silence_watch
@@ -48,6 +49,7 @@ class WarningLogic(StatefulLogic):
 
     def __init__(self, monitor: BrandMonitor | None, config: WarningConfig,
                  tick: timedelta | None, recovering: bool = False, remember: int = 2000) -> None:
+        keep_thread_state()  # made on the worker thread that owns the key (it may read no input)
         self.monitor = monitor  # made on the first item: the builder is not told the key
         self.recovering = recovering
         self.config = config
@@ -127,6 +129,7 @@ class SourceWatchLogic(StatefulLogic):
 
     def __init__(self, watch: SilenceWatch | None, config: WarningConfig,
                  tick: timedelta | None, recovering: bool = False) -> None:
+        keep_thread_state()  # made on the worker thread that owns the key (it may read no input)
         self.watch = watch if watch is not None else silence_watch(ALL_BRANDS, config)
         self.tick_every = tick
         self.recovering = recovering
