@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from confluent_kafka import (
     OFFSET_STORED,
     Consumer,
     KafkaError,
+    KafkaException,
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
@@ -72,6 +74,34 @@ def topic_partitions(topic: KafkaTopic, flag: str, timeout: float = METADATA_TIM
     return sorted(found.partitions)
 
 
+STORED_PATIENCE = 30.0  # seconds to keep asking a group coordinator that is not ready yet
+
+
+def stored_offset(consumer: Consumer, tp: TopicPartition, patience: float = STORED_PATIENCE) -> int:
+    """The group's committed offset of ``tp`` (the beginning when it has none), asked before
+    the partition is assigned.
+
+    Assigned at `OFFSET_STORED`, librdkafka asks the group coordinator itself,
+    and when that first request failed (a broker seconds old answered "Not
+    coordinator") the partition never started reading. Here the question is
+    asked again until ``patience`` runs out; then librdkafka gets its turn.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            [done] = consumer.committed([tp], timeout=METADATA_TIMEOUT)
+            if done.error is None:
+                return done.offset if done.offset >= 0 else OFFSET_BEGINNING
+            why = done.error.str()
+        except KafkaException as err:
+            why = _reason(err)
+        if time.monotonic() >= deadline:
+            log.warning("Kafka %s/%d: the committed offset is unknown after %.0f s (%s); "
+                        "leaving it to the consumer", tp.topic, tp.partition, patience, why)
+            return OFFSET_STORED
+        time.sleep(0.5)
+
+
 def _reason(err: Exception) -> str:
     arg = err.args[0] if err.args else err
     return arg.str() if isinstance(arg, KafkaError) else str(arg)
@@ -101,6 +131,8 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
                 }
             )
         )
+        if start == OFFSET_STORED:
+            start = stored_offset(self._consumer, TopicPartition(topic.topic, partition))
         self._consumer.assign([TopicPartition(topic.topic, partition, start)])
         self._topic, self._partition = topic.topic, partition
         self._start = start

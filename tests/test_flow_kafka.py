@@ -64,3 +64,22 @@ def test_malformed_kafka_messages_land_in_the_dead_letter_topic_while_good_ones_
     assert reasons[3].startswith("published_at")
     assert store.query("SELECT count() FROM mentions FINAL")[0][0] == 500
     assert rows_to_windows(store.query(WINDOW_QUERY)) == expected_windows(mentions)
+
+
+def test_a_partition_starts_at_the_groups_committed_offset_asked_before_it_is_assigned(
+    kafka_broker, kafka_topic_factory
+):
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from yuqing.dataflows.kafka_source import stored_offset
+
+    topic = kafka_topic_factory(partitions=1)
+    kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(5)])
+    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "starts"})
+    try:
+        tp = TopicPartition(topic, 0)
+        assert stored_offset(consumer, tp) == OFFSET_BEGINNING  # nothing committed yet
+        consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+        assert stored_offset(consumer, tp) == 3
+    finally:
+        consumer.close()
