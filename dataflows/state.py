@@ -33,19 +33,24 @@ def freeze(state: Any, recovering: bool) -> bytes | None:
     return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL) if recovering else None
 
 
-class _MapperLogic(StatefulLogic):
-    def __init__(self, mapper: Mapper, resume: bytes | None, recovering: bool) -> None:
-        keep_thread_state()  # made on the worker thread that owns the key (it may read no input)
+class _KeyedState:
+    """What both logics share: the key's state, thawed on the worker thread that owns the key
+    (which keeps its Python thread state: it may read no input), and cheap snapshots."""
+
+    def __init__(self, mapper: Callable, resume: bytes | None, recovering: bool) -> None:
+        keep_thread_state()
         self.mapper = mapper
         self.state = thaw(resume)
         self.recovering = recovering
 
+    def snapshot(self) -> bytes | None:
+        return freeze(self.state, self.recovering)
+
+
+class _MapperLogic(_KeyedState, StatefulLogic):
     def on_item(self, value: Any) -> tuple[Iterable[Any], bool]:
         self.state, out = self.mapper(self.state, value)
         return out, self.state is None
-
-    def snapshot(self) -> bytes | None:
-        return freeze(self.state, self.recovering)
 
 
 def stateful_flat_map(step_id: str, up: Stream, mapper: Mapper, recovering: bool) -> Stream:
@@ -53,19 +58,10 @@ def stateful_flat_map(step_id: str, up: Stream, mapper: Mapper, recovering: bool
     return op.stateful(step_id, up, lambda resume: _MapperLogic(mapper, resume, recovering))
 
 
-class _BatchMapperLogic(StatefulBatchLogic):
-    def __init__(self, mapper: BatchMapper, resume: bytes | None, recovering: bool) -> None:
-        keep_thread_state()  # made on the worker thread that owns the key (it may read no input)
-        self.mapper = mapper
-        self.state = thaw(resume)
-        self.recovering = recovering
-
+class _BatchMapperLogic(_KeyedState, StatefulBatchLogic):
     def on_batch(self, values: list[Any]) -> tuple[Iterable[Any], bool]:
         self.state, out = self.mapper(self.state, values)
         return out, self.state is None
-
-    def snapshot(self) -> bytes | None:
-        return freeze(self.state, self.recovering)
 
 
 def stateful_batch_flat_map(step_id: str, up: Stream, mapper: BatchMapper,

@@ -15,6 +15,7 @@ from yuqing.core.enriched import EnrichedMention
 from yuqing.core.feedback import Feedback, InvalidFeedback, parse_feedback
 from yuqing.core.mention import InvalidMention, Mention, parse_mention
 from yuqing.core.records import DeadLetter, RawRecord, to_json_bytes
+from yuqing.core.ticks import MILLISECOND, SECOND, ticks
 from yuqing.dataflows.labels import FeedbackOutcome
 from yuqing.dataflows.sentiment_board import SentimentBoard
 from yuqing.stream.dedup import RecentIds
@@ -201,10 +202,6 @@ def brand_source_key(item: EnrichedMention) -> str:
     return f"{item.brand}\x1f{item.mention.source}"
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_SECOND, _MILLISECOND = timedelta(seconds=1), timedelta(milliseconds=1)
-
-
 def window_row(
     key: str, window_start: datetime, length: timedelta, metrics: WindowMetrics
 ) -> tuple:
@@ -215,12 +212,12 @@ def window_row(
     and pickled with its time zone when the row crosses to the writer's process.
     """
     brand, source = key.split("\x1f", 1)
-    start = (window_start - _EPOCH) // _SECOND
+    start = ticks(window_start, SECOND)
     return (
         brand,
         source,
         start,
-        start + length // _SECOND,
+        start + length // SECOND,
         metrics.mentions,
         metrics.negative,
         metrics.unique_authors,
@@ -240,7 +237,7 @@ def mention_row(item: EnrichedMention, keywords: Callable[[Iterable[str], int], 
         m.id,
         m.source,
         item.brand,
-        (m.published_at - _EPOCH) // _MILLISECOND,
+        ticks(m.published_at, MILLISECOND),
         m.text,
         m.title,
         m.url,

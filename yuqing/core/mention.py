@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from yuqing.core.ticks import MICROSECOND, from_ticks, ticks
+
 SCHEMA_VERSION = "yuqing.mention/v1"
 MAX_TEXT_CHARS = 20_000
 MAX_RECORD_BYTES = 1 << 20  # a whole line or message
@@ -84,7 +86,7 @@ class Mention:
         took 3x as long."""
         a, e, at = self.author, self.engagement, self.published_at
         if at.tzinfo is UTC:
-            at = (at - _EPOCH) // _MICROSECOND
+            at = ticks(at, MICROSECOND)
         return (_mention_of, (self.id, self.source, at, self.text, self.title, self.url, self.lang,
                               a.id, a.name, a.followers, a.verified, e.reposts, e.comments, e.likes,
                               self.parent_id, self.brand))
@@ -117,15 +119,11 @@ class Mention:
         return out
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
 def _mention_of(mention_id, source, at, text, title, url, lang, author_id, author_name, followers,
                 verified, reposts, comments, likes, parent_id, brand) -> Mention:
     """A mention from the tuple of `Mention.__reduce__`."""
     if isinstance(at, int):
-        at = _EPOCH + at * _MICROSECOND
+        at = from_ticks(at, MICROSECOND)
     return Mention(mention_id, source, at, text, title, url, lang,
                    Author(author_id, author_name, followers, verified),
                    Engagement(reposts, comments, likes), parent_id, brand)
