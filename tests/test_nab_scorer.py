@@ -89,10 +89,10 @@ def test_published_per_file_scores_are_reproduced():
 
 
 @needs_nab
-def test_detect_series_writes_one_scored_row_per_input_row(tmp_path, capsys):
+def test_detect_series_with_the_burst_detector_writes_one_scored_row_per_input_row(tmp_path):
     src = NAB_DIR / "data/realTweets/Twitter_volume_FB.csv"
     out = tmp_path / "fb.csv"
-    assert main(["detect", "--series", str(src), "--out", str(out)]) == 0
+    assert main(["detect", "--series", str(src), "--out", str(out), "--detector", "burst"]) == 0
     lines = out.read_text().splitlines()
     assert lines[0] == "timestamp,value,anomaly_score,label"
     assert len(lines) == len(src.read_text().splitlines())

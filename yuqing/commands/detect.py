@@ -1,13 +1,16 @@
-"""`yuqing detect`: run the burst detector on a series, or score it on NAB.
+"""`yuqing detect`: run an anomaly detector on a series, or score it on NAB.
 
-    yuqing detect --series FILE.csv --out FILE.csv
-    yuqing detect eval --nab DIR [--out-dir DIR] [--corpus DIR]
+    yuqing detect --series FILE.csv --out FILE.csv [--detector resonance|burst]
+    yuqing detect eval --nab DIR [--out-dir DIR] [--corpus DIR] [--detector ...]
 
 The first reads a NAB-format series (``timestamp,value``) and writes
-``timestamp,value,anomaly_score,label``, one row per input row, processing rows
-in order with no look-ahead; ``label`` is 1 where the shipped detector alerts
-(its score reaches the detector's own cut, `BurstDetector.cut`). The second runs the detector on every NAB series in
-DIR, scores it with NAB's rules (``yuqing.evaluation.nab``) next to the published
+``timestamp,value,anomaly_score,label``, one row per input row, scoring rows in
+order; ``label`` is 1 where the detector alerts (its score reaches the
+detector's own cut, fixed in advance). The default detector is
+`ResonanceDetector`, which is told the series' minimum, maximum and length up
+front, as NAB tells every detector; `BurstDetector` (``--detector burst``) reads
+nothing ahead. The second runs the detector on every NAB series in DIR, scores
+it with NAB's rules (``yuqing.evaluation.nab``) next to the published
 detectors' outputs shipped in DIR, and prints one table per profile. With
 ``--corpus`` (the 48 other NAB series, ``../shared/data/nab_corpus``) it also
 holds out one category at a time: ours at the threshold swept on the other
@@ -26,18 +29,25 @@ from pathlib import Path
 from yuqing.errors import UserError
 from yuqing.evaluation import nab
 from yuqing.warning.burst import BurstDetector, CountScale
+from yuqing.warning.resonance import ResonanceDetector
 
 OURS = "yuqing"
+DETECTORS = ("resonance", "burst")
+CUTS = {"resonance": ResonanceDetector.cut, "burst": BurstDetector.cut}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "detect",
-        help="burst detector: score a series, or evaluate on NAB",
-        description="Score a NAB-format series with the burst detector "
-        "(yuqing detect --series IN.csv --out OUT.csv), or evaluate it with NAB's "
-        "scoring rules (yuqing detect eval --nab DIR).",
+        help="anomaly detector: score a series, or evaluate it on NAB",
+        description="Score a NAB-format series (yuqing detect --series IN.csv --out OUT.csv), "
+        "or evaluate the detector with NAB's scoring rules (yuqing detect eval --nab DIR). "
+        "The default detector, resonance, learns the shapes of recent windows and alerts on "
+        "a shape it has never seen (it reads the series' min, max and length first, as NAB "
+        "allows every detector); burst watches counts rise against their daily profile.",
     )
+    detector_help = "resonance (default: any series) or burst (counts against their daily profile)"
+    parser.add_argument("--detector", choices=DETECTORS, default="resonance", help=detector_help)
     parser.add_argument("--series", type=Path, help="input CSV with columns timestamp,value")
     parser.add_argument("--out", type=Path,
                         help="output CSV: timestamp,value,anomaly_score,label (1 = the detector alerts)")
@@ -56,23 +66,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--corpus", type=Path,
                     help="also score the NAB corpus in this folder leaving one category out "
                     "(e.g. ../shared/data/nab_corpus, with published_per_file.json)")
+    ev.add_argument("--detector", choices=DETECTORS, default="resonance", help=detector_help)
     ev.set_defaults(func=run_eval)
 
 
-def detect_series(timestamps: list[str], values: list[float], where: str) -> list[float]:
-    """Scores for a series, one per row, strictly in order.
+def detect_series(timestamps: list[str], values: list[float], where: str,
+                  detector: str = "resonance") -> list[float]:
+    """Scores for a series, one per row, in order.
 
-    Counts go to `BurstDetector` as they are; any other series (negative or
+    ``resonance`` is given the series' minimum, maximum and length first.
+    ``burst`` reads counts as they are and any other series (negative or
     fractional values) through `CountScale`, fixed by its first 100 rows.
     """
-    counts = all(v >= 0 and float(v).is_integer() for v in values if math.isfinite(v))
-    detector = BurstDetector() if counts else CountScale()
-    scores = []
-    for line, (text, value) in enumerate(zip(timestamps, values, strict=True), start=2):
+    for line, value in enumerate(values, start=2):
         if not math.isfinite(value):
             raise UserError(f"{where}:{line}: value {value} is not a number; fix the row")
-        scores.append(detector.update(nab.parse_time(text, f"{where}:{line}"), value))
-    return scores
+    if detector == "resonance":
+        if not values:
+            return []
+        resonance = ResonanceDetector(min(values), max(values), len(values))
+        return [resonance.update(value) for value in values]
+    counts = all(v >= 0 and float(v).is_integer() for v in values)
+    burst = BurstDetector() if counts else CountScale()
+    return [burst.update(nab.parse_time(text, f"{where}:{line}"), value)
+            for line, (text, value) in enumerate(zip(timestamps, values, strict=True), start=2)]
 
 
 def write_csv(path: Path, header: list[str], rows) -> None:
@@ -90,16 +107,16 @@ def run_series(args: argparse.Namespace) -> int:
     if args.series is None or args.out is None:
         raise UserError("give both --series IN.csv and --out OUT.csv, or use `yuqing detect eval --nab DIR`")
     timestamps, values = nab.read_series(args.series)
-    scores = detect_series(timestamps, values, str(args.series))
+    scores = detect_series(timestamps, values, str(args.series), args.detector)
     with args.series.open(newline="", encoding="utf-8") as handle:
         raw_values = [row["value"] for row in csv.DictReader(handle)]
-    cut = BurstDetector.cut
+    cut = CUTS[args.detector]
     labels = [int(s >= cut) for s in scores]
     write_csv(args.out, ["timestamp", "value", "anomaly_score", "label"],
               ([t, v, repr(s), lab] for t, v, s, lab
                in zip(timestamps, raw_values, scores, labels, strict=True)))
-    print(f"wrote {len(scores)} rows to {args.out}; the detector alerts on {sum(labels)} "
-          f"(score >= its cut {cut})", file=sys.stderr)
+    print(f"wrote {len(scores)} rows to {args.out}; the {args.detector} detector alerts on "
+          f"{sum(labels)} (score >= its cut {cut})", file=sys.stderr)
     return 0
 
 
@@ -108,7 +125,8 @@ def run_eval(args: argparse.Namespace) -> int:
     scores: dict[str, dict[str, list[float]]] = {OURS: {}}
     for key in corpus.keys:
         timestamps, values = corpus.raw[key]
-        scores[OURS][key] = detect_series(timestamps, values, str(args.nab / "data" / key))
+        scores[OURS][key] = detect_series(timestamps, values, str(args.nab / "data" / key),
+                                          args.detector)
         if args.out_dir:
             path = nab.result_path(args.out_dir, OURS, key)
             labels = corpus.labels(key)
@@ -120,8 +138,10 @@ def run_eval(args: argparse.Namespace) -> int:
                        for k in corpus.keys}
     thresholds = nab.load_thresholds(args.nab)
     print(f"NAB scores on {len(corpus.keys)} series, {corpus.n_windows} windows "
-          f"(0 = null detector, 100 = perfect).")
-    print("  nab-thr: NAB's published corpus-wide threshold (58 files);")
+          f"(0 = null detector, 100 = perfect); {OURS} = the {args.detector} detector, "
+          f"its cut {CUTS[args.detector]}.")
+    print("  fixed:   ours at our own cut, fixed in advance; the others at NAB's published")
+    print("           corpus-wide threshold (swept on all 58 files, these included);")
     print("  swept:   threshold swept on these series (optimistic, as NAB does);")
     print("  loso:    threshold swept on the other series, applied to each held-out one.\n")
     for profile in corpus.profiles:
@@ -129,14 +149,14 @@ def run_eval(args: argparse.Namespace) -> int:
         for det, by_key in scores.items():
             series = [by_key[k] for k in corpus.keys]
             swept = corpus.evaluate(series, profile)
-            published = thresholds.get(det, {}).get(profile.name)
-            at_nab = corpus.evaluate(series, profile, published) if published is not None else None
+            fixed = CUTS[args.detector] if det == OURS else thresholds.get(det, {}).get(profile.name)
+            at_nab = corpus.evaluate(series, profile, fixed) if fixed is not None else None
             loso = corpus.leave_one_out(series, profile)
             rows.append((det, at_nab, swept, loso))
         rows.sort(key=lambda r: r[2].score, reverse=True)
         print(f"profile {profile.name} (tp {profile.tp_weight}, fp {profile.fp_weight}, "
               f"fn {profile.fn_weight})")
-        print(f"  {'detector':<18}{'nab-thr':>9}{'swept':>9}{'loso':>9}{'threshold':>11}"
+        print(f"  {'detector':<18}{'fixed':>9}{'swept':>9}{'loso':>9}{'threshold':>11}"
               f"{'windows hit':>13}{'FP rows':>9}")
         for det, at_nab, swept, loso in rows:
             nab_txt = f"{at_nab.score:9.2f}" if at_nab else f"{'-':>9}"
@@ -144,21 +164,23 @@ def run_eval(args: argparse.Namespace) -> int:
                   f"{swept.windows_hit:>8}/{corpus.n_windows:<4}{swept.fp:>9}")
         print()
     if args.corpus:
-        print_category_holdout(args.corpus)
+        print_category_holdout(args.corpus, args.detector)
     return 0
 
 
 COMPARED = ("ARTime", "numenta", "contextOSE")
 
 
-def print_category_holdout(corpus_dir: Path, profile_name: str = "standard") -> None:
+def print_category_holdout(corpus_dir: Path, detector: str = "resonance",
+                           profile_name: str = "standard") -> None:
     """The corpus, one category held out at a time, ours beside the leading detectors."""
     corpus = nab.load_corpus(corpus_dir)
     profile = next(p for p in corpus.profiles if p.name == profile_name)
-    series = [detect_series(*corpus.raw[k], str(corpus_dir / "data" / k)) for k in corpus.keys]
+    series = [detect_series(*corpus.raw[k], str(corpus_dir / "data" / k), detector)
+              for k in corpus.keys]
     held_out = nab.leave_one_category_out(corpus, series, profile)
     fixed = {c.category: c for c in nab.leave_one_category_out(corpus, series, profile,
-                                                                 BurstDetector.cut)}
+                                                                 CUTS[detector])}
     published = {d: nab.published_by_category(corpus_dir / "published_per_file.json",
                                               corpus.keys, d, profile_name) for d in COMPARED}
 
@@ -168,14 +190,14 @@ def print_category_holdout(corpus_dir: Path, profile_name: str = "standard") -> 
 
     print(f"NAB corpus, {len(corpus.keys)} series, one category held out at a time "
           f"(profile {profile_name}):")
-    print("  held-out: our threshold swept on the other categories; fixed: our cut "
-          f"{BurstDetector.cut}; published detectors at NAB's own thresholds.")
-    print(f"  {'category':<24}{'files':>6}{'windows':>8}{'held-out':>10}{'fixed':>9}"
+    print(f"  held-out: our threshold swept on the other categories; fixed: the {detector} "
+          f"detector's cut {CUTS[detector]}; published detectors at NAB's own thresholds.")
+    print(f"  {'category':<24}{'files':>6}{'windows':>8}{'held-out':>10}{'fixed':>10}"
           + "".join(f"{d:>11}" for d in COMPARED))
     for row in held_out:
         f = fixed[row.category]
         pub = "".join(cell(*published[d][row.category], width=11) for d in COMPARED)
         print(f"  {row.category:<24}{row.files:>6}{row.windows:>8}{cell(row.score, row.raw, 10)}"
-              f"{cell(f.score, f.raw)}{pub}")
+              f"{cell(f.score, f.raw, 10)}{pub}")
     print()
 
