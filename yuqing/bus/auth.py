@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import yaml
 
+from yuqing.core.yaml_text import YAMLError, load_yaml
 from yuqing.errors import UserError
 from yuqing.playbooks.schema import CATEGORIES, DEPARTMENTS
 
@@ -151,8 +151,8 @@ class TokenFile:
     def _reload(self, allow_empty: bool = False) -> None:
         try:
             stat = self.path.stat()
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            data = load_yaml(self.path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, YAMLError) as err:
             raise UserError(f"token file {self.path}: cannot read it ({err}); "
                             "see docs/action_bus.md for the format") from None
         if allow_empty and isinstance(data, dict) and data.get("runners") in ({}, None):

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from yuqing.core.yaml_text import YAMLError, load_yaml_all
 from yuqing.errors import UserError
 from yuqing.playbooks.schema import ANY_CATEGORY, Playbook, PlaybookIssue, parse_playbook
 
@@ -75,8 +74,8 @@ def _read_file(path: Path) -> tuple[Playbook | None, list[PlaybookIssue], Any]:
         return None, [PlaybookIssue(str(path), "(file)", f"cannot read ({err})",
                                     "save the file as UTF-8 text readable by the service")], None
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as err:
+        docs = [d for d in load_yaml_all(text) if d is not None]
+    except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]

@@ -26,10 +26,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from yuqing.core.enriched import EnrichedMention
 from yuqing.core.mention import Mention
+from yuqing.core.yaml_text import YAMLError, load_yaml
 from yuqing.errors import UserError
 from yuqing.proto import TICKET_SCHEMA_VERSION, activation_pb2
 
@@ -59,8 +58,8 @@ class CustomerMap:
     def load(cls, path: str | Path) -> CustomerMap:
         """A YAML (or JSON) file: `weibo:123: C-0001` lines, or `weibo: {123: C-0001}` per source."""
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, YAMLError) as err:
             raise UserError(f"customer map {path}: cannot read it ({err}); give a YAML mapping "
                             "of source:author_id to customer id") from None
         if not isinstance(data, dict):

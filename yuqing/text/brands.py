@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from yuqing.core.yaml_text import YAMLError, load_yaml
 from yuqing.errors import UserError
 
 UNKNOWN_BRAND = "unknown"
@@ -46,8 +45,8 @@ def load_brands(paths: Iterable[Path] = ()) -> list[Brand]:
 
 def _parse(origin: str, text: str) -> list[Brand]:
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
+        data = load_yaml(text) or {}
+    except YAMLError as err:
         raise UserError(f"{origin}: not valid YAML ({err}); see yuqing/data/brands.yaml") from None
     if not isinstance(data, dict):
         raise UserError(f"{origin}: expected a mapping of brand -> {{sector, aliases}}")

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from yuqing.core.yaml_text import YAMLError, load_yaml
 from yuqing.errors import UserError
 
 __all__ = [
@@ -151,8 +150,8 @@ def load_lexicon(paths: Iterable[str | Path] = ()) -> Lexicon:
 
 def _merge(lexicon: Lexicon, origin: str, text: str) -> None:
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
+        data = load_yaml(text) or {}
+    except YAMLError as err:
         raise UserError(f"{origin}: not valid YAML ({err}); see yuqing/data/risk_lexicon.yaml") from None
     if not isinstance(data, dict):
         raise UserError(f"{origin}: expected a mapping with `categories:`; see docs/categories.md")

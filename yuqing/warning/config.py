@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from yuqing.core.yaml_text import YAMLError, load_yaml
 from yuqing.errors import UserError
 from yuqing.warning.expectation import EXPECTATIONS
 from yuqing.warning.tiers import Thresholds
@@ -93,13 +94,12 @@ class WarningConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> WarningConfig:
-        import yaml
 
         try:
-            obj = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            obj = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as err:
             raise UserError(f"{path}: cannot read ({err.strerror}); check --warning-config") from None
-        except yaml.YAMLError as err:
+        except YAMLError as err:
             raise UserError(f"{path}: not valid YAML ({err}); fix the file") from None
         if not isinstance(obj, dict):
             raise UserError(f"{path}: expected a mapping at the top level")
