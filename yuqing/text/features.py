@@ -82,6 +82,25 @@ class Featurizer:
         self.lexicon = load_lexicon()
         self.negators, self.degree = load_modifiers()
         self._special = _BREAKS | self.negators | self.lexicon.keys() | self.degree.keys()
+        self._plain: dict[str, int] = {}  # word -> its key, or -1 for a special token
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_plain": {}}  # a cache: rebuilt as words come
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"_plain": {}, **state})
+
+    def _plain_key(self, tok: str) -> int:
+        """The word key of a token that needs no context (not a break, negator, lexicon or
+        degree word, nor an emoticon), else -1; remembered, as words repeat all day."""
+        if tok in self._special or tok[0] == "[":
+            key = -1
+        else:
+            key = zlib.crc32(tok.encode(), _NS_WORD) & ((1 << self.n_bits) - 1)
+        if len(self._plain) > 500_000:
+            self._plain.clear()
+        self._plain[tok] = key
+        return key
 
     def __call__(self, tokens: list[str]) -> dict:
         keys, pos, neg = self.parts(tokens)
@@ -113,16 +132,20 @@ class Featurizer:
     def words(self, tokens: list[str]) -> tuple[list[int], str, float, float]:
         """(word keys, the characters bigrams are cut from with "|" between runs, lexicon sums)."""
         mask = (1 << self.n_bits) - 1
-        lexicon, negators, degree, special = self.lexicon, self.negators, self.degree, self._special
+        lexicon, negators, degree = self.lexicon, self.negators, self.degree
         crc = zlib.crc32
         keys: list[int] = []
         pos = neg = 0.0
         negate = 0
         boost = 1.0
         chars: list[str] = []
+        plain = self._plain
         for tok in tokens:
-            if not negate and tok not in special and tok[0] != "[":
-                keys.append(crc(tok.encode(), _NS_WORD) & mask)  # the common case, kept fast
+            key = plain.get(tok)
+            if key is None:
+                key = self._plain_key(tok)
+            if key >= 0 and not negate:  # the common case, kept fast
+                keys.append(key)
                 chars.append(tok)
                 continue
             if tok in _BREAKS:
