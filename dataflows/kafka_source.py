@@ -278,19 +278,36 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         self.starts = starts
 
     def _resolve(self, partition: int) -> int:
-        """The offset `start` names for a partition now, as a number."""
+        """The offset `start` names for a partition now, as a number.
+
+        It is written down as where the recovery store began, so it must not be
+        a guess: the committed offset is asked with `stored_offset`'s patience,
+        and if the group coordinator still cannot say, the run stops with the
+        reason rather than reading the partition again from its beginning.
+        """
         consumer = Consumer(self.topic.client_config(
             **{"group.id": self.group, "enable.auto.commit": False, "logger": kafka_logger()}))
+        tp = TopicPartition(self.topic.topic, partition)
         try:
-            tp = TopicPartition(self.topic.topic, partition)
             low, high = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT)
             if self.start == "latest":
                 return high
             if self.start == "committed":
-                [done] = consumer.committed([tp], timeout=METADATA_TIMEOUT)
-                if done.offset >= 0:
-                    return done.offset
+                offset = stored_offset(consumer, tp)
+                if offset == OFFSET_STORED:
+                    raise UserError(
+                        f"--input {self.topic}: group {self.group!r} did not say its committed "
+                        f"offset of partition {partition} within {STORED_PATIENCE:.0f} s (its "
+                        "coordinator is not ready); start again once the broker is up"
+                    )
+                if offset >= 0:
+                    return offset
             return low
+        except KafkaException as err:
+            raise UserError(
+                f"--input {self.topic}: no offsets of partition {partition} from the broker "
+                f"within {METADATA_TIMEOUT:.0f} s ({_reason(err)}); check that Kafka is up"
+            ) from None
         finally:
             consumer.close()
 

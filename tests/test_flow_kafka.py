@@ -83,3 +83,33 @@ def test_a_partition_starts_at_the_groups_committed_offset_asked_before_it_is_as
         assert stored_offset(consumer, tp) == 3
     finally:
         consumer.close()
+
+
+def test_the_offset_a_recovery_store_begins_at_is_asked_not_guessed(kafka_broker, kafka_topic_factory):
+    """Committed when the group has one, else the beginning; latest is the end."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from yuqing.core.endpoints import KafkaTopic
+    from yuqing.dataflows.kafka_source import KafkaInput
+
+    topic = kafka_topic_factory(partitions=1)
+    kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(5)])
+    spec = KafkaTopic((kafka_broker.bootstrap,), topic)
+    assert KafkaInput(spec, group="begins")._resolve(0) == 0
+    assert KafkaInput(spec, group="begins", start="latest")._resolve(0) == 5
+    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "begins"})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+    finally:
+        consumer.close()
+    assert KafkaInput(spec, group="begins")._resolve(0) == 3
+
+
+def test_an_unreachable_broker_at_the_recovery_start_is_a_user_error():
+    from yuqing.core.endpoints import KafkaTopic
+    from yuqing.dataflows.kafka_source import KafkaInput
+    from yuqing.errors import UserError
+
+    spec = KafkaTopic(("127.0.0.1:1",), "mentions")
+    with pytest.raises(UserError, match="no offsets of partition 0 from the broker"):
+        KafkaInput(spec, group="nobody")._resolve(0)
