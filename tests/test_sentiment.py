@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -267,3 +268,18 @@ def test_auc_matches_counting_pairs(rows):
         return
     wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
     assert auc(labels, scores) == pytest.approx(wins / (len(pos) * len(neg)))
+
+
+def test_a_format_1_model_file_still_loads(shipped, tmp_path):
+    """Weights as hex-key text, as files written before format 2."""
+    import zipfile
+
+    path = tmp_path / "v1.zip"
+    meta = {"format": "yuqing-sentiment/1", "params": {"n_bits": shipped.n_bits},
+            "intercept": 0.25, "n_learned": 3, "named": {}}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("meta.json", json.dumps(meta))
+        zf.writestr("weights.txt", "1f 0.5\na0 -1.25")
+    model = SentimentModel.load(path)
+    assert model._hashed[0x1F] == 0.5 and model._hashed[0xA0] == -1.25
+    assert np.count_nonzero(model._hashed) == 2 and model._intercept == 0.25

@@ -52,6 +52,16 @@ def parse_label(label: int | str | bool) -> int:
     return value
 
 
+FORMAT = "yuqing-sentiment/2"
+FORMAT_1 = "yuqing-sentiment/1"  # weights as text: still read
+
+
+def _npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=False)
+    return out.getvalue()
+
+
 class SentimentModel:
     """Binary sentiment as a score in [-1, 1], learned one text at a time.
 
@@ -261,9 +271,13 @@ class SentimentModel:
     # ---- persistence: a compact, version-independent weights file -----------------
 
     def save(self, path: str | Path) -> None:
-        """Write parameters and weights as a zip of JSON (not a pickle of River objects)."""
+        """Write parameters (JSON) and weights (two numpy arrays) as a zip, not a pickle.
+
+        Format 2 keeps the weights as arrays: format 1's text of hex keys and
+        decimals took ~85 ms to parse at every start, the arrays ~5 ms.
+        """
         meta = {
-            "format": "yuqing-sentiment/1",
+            "format": FORMAT,
             "params": {
                 "lr": self.lr,
                 "feedback_weight": self.feedback_weight,
@@ -274,30 +288,35 @@ class SentimentModel:
             "n_learned": self.n_learned,
             "named": dict(self._named),
         }
-        body = "\n".join(f"{k:x} {v:.6g}" for k, v in self._set_weights())
+        keys = np.flatnonzero(self._hashed)
         with zipfile.ZipFile(path, "w") as zf:
-            for name, text in (
-                ("meta.json", json.dumps(meta, ensure_ascii=False, indent=1)),
-                ("weights.txt", body),
+            for name, data in (
+                ("meta.json", json.dumps(meta, ensure_ascii=False, indent=1).encode()),
+                ("keys.npy", _npy(keys.astype("<u4"))),
+                ("weights.npy", _npy(self._hashed[keys].astype("<f8"))),
             ):
                 # A fixed timestamp: the same training run gives the same bytes.
                 info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, text)
+                zf.writestr(info, data)
 
     @classmethod
     def load(cls, path: str | Path | io.BytesIO) -> SentimentModel:
-        """Read a file written by `save`."""
+        """Read a file written by `save` (format 2, or format 1 of earlier versions)."""
         with zipfile.ZipFile(path) as zf:
             meta = json.loads(zf.read("meta.json"))
-            body = zf.read("weights.txt").decode()
-        if meta.get("format") != "yuqing-sentiment/1":
-            raise ValueError(f"{path}: not a yuqing sentiment model file")
+            version = meta.get("format")
+            if version == FORMAT:
+                keys = np.load(io.BytesIO(zf.read("keys.npy")), allow_pickle=False)
+                values = np.load(io.BytesIO(zf.read("weights.npy")), allow_pickle=False)
+            elif version == FORMAT_1:
+                fields = zf.read("weights.txt").decode().split()
+                keys = np.array([int(key, 16) for key in fields[0::2]], dtype=np.intp)
+                values = np.array(fields[1::2], dtype=np.float64)
+            else:
+                raise ValueError(f"{path}: not a yuqing sentiment model file")
         model = cls(**meta["params"])
-        fields = body.split()
-        if fields:
-            keys = np.array([int(key, 16) for key in fields[0::2]], dtype=np.intp)
-            model._hashed[keys] = np.array(fields[1::2], dtype=np.float64)
+        model._hashed[keys.astype(np.intp)] = values
         model._named = {key: float(value) for key, value in meta["named"].items()}
         model._intercept = float(meta["intercept"])
         model.n_learned = meta["n_learned"]
