@@ -156,9 +156,6 @@ class ResonanceDetector:
 
     cut = 0.316  # fixed on the 48 NAB corpus series (the sweep's best lies in 0.3145-0.3175)
 
-    def alerts(self, score: float) -> bool:
-        return score >= self.cut
-
     def __init__(self, lo: float, hi: float, length: int):
         self.lo, self.hi = float(lo), float(hi)
         self.probation = probation_rows(length)
@@ -188,6 +185,10 @@ class ResonanceDetector:
         self.recent_match: deque[float] = deque([1.0] * (self.trend // 2 + 1),
                                                 maxlen=self.trend // 2 + 1)
         self.recent_gap: deque[float] = deque([0.0] * (self.trend + 1), maxlen=self.trend + 1)
+
+    def alerts(self, score: float) -> bool:
+        """Whether a score is an alert: it reaches the detector's own cut."""
+        return score >= self.cut
 
     # ---------------------------------------------------------------- features
 
