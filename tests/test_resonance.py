@@ -144,6 +144,7 @@ def test_detect_labels_rows_at_the_resonance_cut(tmp_path):
     src = SHARED / "nab/data/realTweets/Twitter_volume_FB.csv"
     out = tmp_path / "fb.csv"
     assert main(["detect", "--series", str(src), "--out", str(out)]) == 0
+    assert b"\r" not in out.read_bytes()  # Unix line ends, as NAB's own files
     rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
     assert len(rows) == len(src.read_text().splitlines()) - 1
     assert all(r[3] == str(int(float(r[2]) >= ResonanceDetector.cut)) for r in rows)

@@ -96,7 +96,7 @@ def write_csv(path: Path, header: list[str], rows) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
+            writer = csv.writer(handle, lineterminator="\n")  # as NAB's files
             writer.writerow(header)
             writer.writerows(rows)
     except OSError as err:
