@@ -149,3 +149,11 @@ def test_detect_labels_rows_at_the_resonance_cut(tmp_path):
     assert len(rows) == len(src.read_text().splitlines()) - 1
     assert all(r[3] == str(int(float(r[2]) >= ResonanceDetector.cut)) for r in rows)
     assert 0 < sum(int(r[3]) for r in rows) < 20
+
+
+def test_a_bad_row_is_a_one_line_error_with_its_line_number(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,value\n2020-01-01 00:00:00,1\nnot a time,2\n")
+    assert main(["detect", "--series", str(bad), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{bad}:3:" in err and "not a time" in err and "\n" not in err

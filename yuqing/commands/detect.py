@@ -78,9 +78,11 @@ def detect_series(timestamps: list[str], values: list[float], where: str,
     ``burst`` reads counts as they are and any other series (negative or
     fractional values) through `CountScale`, fixed by its first 100 rows.
     """
-    for line, value in enumerate(values, start=2):
+    times = []
+    for line, (text, value) in enumerate(zip(timestamps, values, strict=True), start=2):
         if not math.isfinite(value):
             raise UserError(f"{where}:{line}: value {value} is not a number; fix the row")
+        times.append(nab.parse_time(text, f"{where}:{line}"))  # a bad row fails either way
     if detector == "resonance":
         if not values:
             return []
@@ -88,8 +90,7 @@ def detect_series(timestamps: list[str], values: list[float], where: str,
         return [resonance.update(value) for value in values]
     counts = all(v >= 0 and float(v).is_integer() for v in values)
     burst = BurstDetector() if counts else CountScale()
-    return [burst.update(nab.parse_time(text, f"{where}:{line}"), value)
-            for line, (text, value) in enumerate(zip(timestamps, values, strict=True), start=2)]
+    return [burst.update(t, value) for t, value in zip(times, values, strict=True)]
 
 
 def write_csv(path: Path, header: list[str], rows) -> None:
