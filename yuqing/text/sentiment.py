@@ -143,10 +143,15 @@ class SentimentModel:
             self._clf = clf
         return self._clf
 
+    def _set_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, weights) of the hashed features with a weight, in key order: ~200k of 1M."""
+        index = np.flatnonzero(self._hashed)
+        return index, self._hashed[index]
+
     def _set_weights(self) -> Iterator[tuple[int, float]]:
         """(key, weight) of the hashed features with a weight, in key order."""
-        index = np.flatnonzero(self._hashed)
-        return zip(index.tolist(), self._hashed[index].tolist(), strict=True)
+        index, values = self._set_arrays()
+        return zip(index.tolist(), values.tolist(), strict=True)
 
     def learn_one(self, tokens: list[str] | str, y: int | str, w: float = 1.0) -> None:
         """Learn one labelled text (1 or "positive", 0 or "negative") with sample weight w."""
@@ -258,8 +263,8 @@ class SentimentModel:
         state = self.__dict__.copy()
         state["tokenizer"] = None
         state["_clf"] = None  # River's copy of the weights is rebuilt from them when it learns
-        index = np.flatnonzero(self._hashed)  # ~200k of 1M weights are set: pickle those
-        state["_hashed"] = (self._hashed.size, index.astype(np.int64), self._hashed[index])
+        index, values = self._set_arrays()  # pickle only the weights that are set
+        state["_hashed"] = (self._hashed.size, index.astype(np.int64), values)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -288,12 +293,12 @@ class SentimentModel:
             "n_learned": self.n_learned,
             "named": dict(self._named),
         }
-        keys = np.flatnonzero(self._hashed)
+        keys, weights = self._set_arrays()
         with zipfile.ZipFile(path, "w") as zf:
             for name, data in (
                 ("meta.json", json.dumps(meta, ensure_ascii=False, indent=1).encode()),
                 ("keys.npy", _npy(keys.astype("<u4"))),
-                ("weights.npy", _npy(self._hashed[keys].astype("<f8"))),
+                ("weights.npy", _npy(weights.astype("<f8"))),
             ):
                 # A fixed timestamp: the same training run gives the same bytes.
                 info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
