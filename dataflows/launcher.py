@@ -543,7 +543,8 @@ def flow_failure(err: BaseException) -> Exception:
 def summarise(cfg: FlowConfig, bus: str = "", store: Store | None = None) -> RunSummary:
     """What the run wrote, from the store (``store`` if open, else a connection of its own)."""
     own = store is None
-    store = Store(cfg.store) if store is None else store
+    if own:
+        store = Store(cfg.store)
     db = cfg.store.database
     totals = {
         table: store.query(f"SELECT count() FROM {db}.{table} FINAL")[0][0]

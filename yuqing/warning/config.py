@@ -94,7 +94,6 @@ class WarningConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> WarningConfig:
-
         try:
             obj = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as err:
