@@ -159,23 +159,3 @@ def test_jieba_s_dictionary_loads_from_our_cache_as_jieba_builds_it(tmp_path):
     seg.tmp_dir = str(tmp_path)
     load_jieba_dictionary(seg)  # a broken cache: built again, and written again
     assert seg.FREQ == reference.FREQ and seg.lcut("星汇又宕机了") == reference.lcut("星汇又宕机了")
-
-
-def test_remembered_runs_cut_as_jieba_cuts_them(monkeypatch):
-    import jieba
-
-    from yuqing.text.tokenizer import _remembering_jieba, load_jieba_dictionary
-
-    monkeypatch.setattr(yuqing.text.tokenizer, "BLOCK_MEMO", 8)  # cleared when full, too
-    plain, remembering = jieba.Tokenizer(), _remembering_jieba()
-    for seg in (plain, remembering):
-        load_jieba_dictionary(seg)
-    texts = ["星汇又宕机了，无法提现！转发微博", "转发微博 //@小王: 星汇又宕机了", "哈哈哈 abc123 哈哈哈",
-             "客服态度很好，十分钟就解决了", "转发微博"] * 3
-    for text in texts:
-        assert remembering.lcut(text) == plain.lcut(text)
-    assert 0 < len(remembering.runs) <= 8
-    remembering.add_word("宕机了", 10_000)  # a new word: what was remembered may cut otherwise
-    plain.add_word("宕机了", 10_000)
-    assert remembering.lcut(texts[0]) == plain.lcut(texts[0])
-    assert "宕机了" in remembering.lcut(texts[0])
