@@ -157,7 +157,7 @@ class Tokenizer:
     Parameters
     ----------
     engine
-        "jieba" (reference, default), "rjieba" (jieba-rs: same dictionary and
+        "jieba" (reference words, default; cut by `FastJieba`), "rjieba" (jieba-rs: same dictionary and
         user words; about 14x faster, 97.5 % of Weibo posts segmented identically) or "auto"
         (rjieba when installed, else jieba).
     user_dicts
