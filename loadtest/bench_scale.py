@@ -1,9 +1,10 @@
 """One process against two on a 4-partition Kafka topic, in one run: wall-clock mentions/s.
 
-    python loadtest/bench_scale.py [--hours 48] [--rate 8] [--processes 2]
+    python loadtest/bench_scale.py [--hours 48] [--rate 8] [--processes 2] [--unkeyed]
 
 A real Kafka broker (KRaft, from the test harness) gets the demo stream on a
-topic with `--partitions` partitions, keyed by brand as a collector would.
+topic with `--partitions` partitions, keyed by brand as a collector would
+(`--unkeyed`: spread evenly; the demo's 4 brands leave one of 4 partitions empty).
 `yuqing run --input kafka://…?until=end` then replays it with 1 process and
 with `--processes` processes, each into a fresh embedded store and its own
 consumer group. The rate is mentions written / seconds from the flow's
@@ -36,13 +37,15 @@ from kafka_broker.harness import KafkaBroker, ensure_kafka_jars  # noqa: E402
 WRITTEN = re.compile(r"mentions written\s+([\d,]+)")
 
 
-def produce(bootstrap: str, topic: str, hours: float, rate: float) -> int:
+def produce(bootstrap: str, topic: str, hours: float, rate: float, keyed: bool = True) -> int:
+    """The demo stream into ``topic``: keyed by brand (a brand keeps one partition), or not
+    (messages spread over the partitions evenly, whatever the number of brands)."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     n = 0
     for line in DemoGenerator(DemoConfig(hours=hours, base_per_minute=rate, seed=21)):
-        producer.produce(topic, value=line, key=brand_key(line))
+        producer.produce(topic, value=line, key=brand_key(line) if keyed else None)
         n += 1
         if n % 10_000 == 0:
             producer.flush(30)
@@ -79,12 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="background mentions/min per brand")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--unkeyed", action="store_true",
+                        help="produce without keys: the demo's 4 brands fill only 3 of 4 "
+                             "partitions when keyed, and one process then reads 74 %% of the input "
+                             "(docs/cluster.md)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="yuqing-scale-") as tmp, \
             KafkaBroker(ensure_kafka_jars(REPO / ".cache")) as broker:
         work = Path(tmp)
         broker.create_topics(["mentions"], partitions=args.partitions)
-        produced = produce(broker.bootstrap, "mentions", args.hours, args.rate)
+        produced = produce(broker.bootstrap, "mentions", args.hours, args.rate, not args.unkeyed)
         runs = []
         for processes in (1, args.processes):
             run = replay(broker.bootstrap, "mentions", processes, work)
@@ -94,14 +101,15 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(run)
     one, many = runs
     result = {
-        "produced": produced, "partitions": args.partitions,
+        "produced": produced, "partitions": args.partitions, "keyed": not args.unkeyed,
         "one_process_per_s": round(one["per_s"], 1),
         f"{args.processes}_processes_per_s": round(many["per_s"], 1),
         "ratio": round(many["per_s"] / one["per_s"], 2),
         "mentions": [one["mentions"], many["mentions"]],
         "seconds": [round(one["seconds"], 1), round(many["seconds"], 1)],
     }
-    print(f"topic: {produced:,} messages on {args.partitions} partitions, keyed by brand")
+    print(f"topic: {produced:,} messages on {args.partitions} partitions, "
+          f"{'unkeyed' if args.unkeyed else 'keyed by brand'}")
     for run in runs:
         print(f"{run['processes']} process(es): {run['mentions']:,} mentions in "
               f"{run['seconds']:.1f} s = {run['per_s']:,.0f}/s (wall clock)")

@@ -32,7 +32,8 @@ LOGP_MEMO = 200_000  # dictionary entries remembered with their log-probability 
 _NOT_A_WORD = 1.0  # in the log-probability memo: a prefix of words, not a word (a log p is <= 0)
 
 
-_EMISSIONS: dict[str, tuple[float, float, float, float]] = {}  # char -> its B, M, E, S emission
+# Han character -> its B, M, E, S emissions (at most the ~21k characters the HMM is given)
+_EMISSIONS: dict[str, tuple[float, float, float, float]] = {}
 
 
 def _emissions(ch: str) -> tuple[float, float, float, float]:
