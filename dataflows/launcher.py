@@ -430,6 +430,10 @@ def launch(options: RunOptions) -> RunSummary:
         if options.recovery is not None:  # outputs a killed run wrote before any snapshot
             files = [s.path for s in (cfg.alerts, cfg.dlq) if isinstance(s, FileOutput)]
             cfg.jsonl_bases = base_lengths(options.recovery, files)
+        if member.clustered and options.process_id is None:  # --processes N: start the others
+            # before this one's store and bus, so that their start-ups (imports, dictionary,
+            # models) overlap: no process runs the flow before every one has joined
+            members = Members(options.argv, member.addresses)
         if member.owner:
             # Kept open for the summary: an embedded store that stays open keeps its engine
             # warm, so the sinks' connections and the summary's start in ~10 ms, not ~35.
@@ -441,8 +445,6 @@ def launch(options: RunOptions) -> RunSummary:
             status_http = start_status(options, cfg, outbox)
             if options.metrics_every > 0 and cfg.status is not None:
                 recorder = MetricsRecorder(cfg.status, cfg.store, options.metrics_every).start()
-        if member.clustered and options.process_id is None:  # --processes N: start the others
-            members = Members(options.argv, member.addresses)
         log.info(
             "running: input=%s store=%s alerts=%s dlq=%s",
             options.input,
