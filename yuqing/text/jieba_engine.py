@@ -5,8 +5,8 @@ in three passes: a dict of the dictionary words starting at each position,
 a best route over it (a generator and a tuple per candidate word), then,
 for stretches of single characters the dictionary does not know, an HMM
 whose Viterbi copies a path list per character and state. Tokenization is
-the flow's largest cost, and on distinct Weibo posts that HMM alone was
-43 % of jieba's time.
+the flow's largest cost; on distinct Weibo posts the DAG and route took
+54 % of jieba's time and the HMM 30 %.
 
 `FastJieba` is a `jieba.Tokenizer` that finds the route in one backward
 pass with the entries' log-probabilities remembered, and runs the same
