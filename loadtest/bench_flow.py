@@ -27,6 +27,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -76,16 +77,20 @@ def write_corpus(path: Path, hours: float, rate: float, seed: int,
     return texts
 
 
+def _texts_per_cpu_second(cut: Callable[[str], object], texts: list[str]) -> float:
+    start = _cpu()
+    for text in texts:
+        cut(text)
+    return len(texts) / (_cpu() - start)
+
+
 def jieba_limit(texts: list[str]) -> float:
     """Texts per CPU second for jieba.lcut alone (dictionary loaded beforehand)."""
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
-    start = _cpu()
-    for text in texts:
-        jieba.lcut(text)
-    return len(texts) / (_cpu() - start)
+    return _texts_per_cpu_second(jieba.lcut, texts)
 
 
 def engine_alone(texts: list[str]) -> float:
@@ -97,10 +102,7 @@ def engine_alone(texts: list[str]) -> float:
     seg = FastJieba()
     load_jieba_dictionary(seg)
     seg.cut_text("预热")
-    start = _cpu()
-    for text in texts:
-        seg.cut_text(text)
-    return len(texts) / (_cpu() - start)
+    return _texts_per_cpu_second(seg.cut_text, texts)
 
 
 def import_cpu() -> float:
