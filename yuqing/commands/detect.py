@@ -32,8 +32,8 @@ from yuqing.warning.burst import BurstDetector, CountScale
 from yuqing.warning.resonance import ResonanceDetector
 
 OURS = "yuqing"
-DETECTORS = ("resonance", "burst")
-CUTS = {"resonance": ResonanceDetector.cut, "burst": BurstDetector.cut}
+DETECTOR_TYPES = {"resonance": ResonanceDetector, "burst": BurstDetector}
+DETECTORS = tuple(DETECTOR_TYPES)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,8 +111,9 @@ def run_series(args: argparse.Namespace) -> int:
     scores = detect_series(timestamps, values, str(args.series), args.detector)
     with args.series.open(newline="", encoding="utf-8") as handle:
         raw_values = [row["value"] for row in csv.DictReader(handle)]
-    cut = CUTS[args.detector]
-    labels = [int(s >= cut) for s in scores]
+    detector = DETECTOR_TYPES[args.detector]  # the cut and the rule belong to the detector
+    cut = detector.cut
+    labels = [int(detector.alerts(s)) for s in scores]
     write_csv(args.out, ["timestamp", "value", "anomaly_score", "label"],
               ([t, v, repr(s), lab] for t, v, s, lab
                in zip(timestamps, raw_values, scores, labels, strict=True)))
@@ -140,7 +141,7 @@ def run_eval(args: argparse.Namespace) -> int:
     thresholds = nab.load_thresholds(args.nab)
     print(f"NAB scores on {len(corpus.keys)} series, {corpus.n_windows} windows "
           f"(0 = null detector, 100 = perfect); {OURS} = the {args.detector} detector, "
-          f"its cut {CUTS[args.detector]}.")
+          f"its cut {DETECTOR_TYPES[args.detector].cut}.")
     print("  fixed:   ours at our own cut, fixed in advance; the others at NAB's published")
     print("           corpus-wide threshold (swept on all 58 files, these included);")
     print("  swept:   threshold swept on these series (optimistic, as NAB does);")
@@ -150,7 +151,7 @@ def run_eval(args: argparse.Namespace) -> int:
         for det, by_key in scores.items():
             series = [by_key[k] for k in corpus.keys]
             swept = corpus.evaluate(series, profile)
-            fixed = CUTS[args.detector] if det == OURS else thresholds.get(det, {}).get(profile.name)
+            fixed = DETECTOR_TYPES[args.detector].cut if det == OURS else thresholds.get(det, {}).get(profile.name)
             at_nab = corpus.evaluate(series, profile, fixed) if fixed is not None else None
             loso = corpus.leave_one_out(series, profile)
             rows.append((det, at_nab, swept, loso))
@@ -181,7 +182,7 @@ def print_category_holdout(corpus_dir: Path, detector: str = "resonance",
               for k in corpus.keys]
     held_out = nab.leave_one_category_out(corpus, series, profile)
     fixed = {c.category: c for c in nab.leave_one_category_out(corpus, series, profile,
-                                                                 CUTS[detector])}
+                                                                 DETECTOR_TYPES[detector].cut)}
     published = {d: nab.published_by_category(corpus_dir / "published_per_file.json",
                                               corpus.keys, d, profile_name) for d in COMPARED}
 
@@ -192,7 +193,7 @@ def print_category_holdout(corpus_dir: Path, detector: str = "resonance",
     print(f"NAB corpus, {len(corpus.keys)} series, one category held out at a time "
           f"(profile {profile_name}):")
     print(f"  held-out: our threshold swept on the other categories; fixed: the {detector} "
-          f"detector's cut {CUTS[detector]}; published detectors at NAB's own thresholds.")
+          f"detector's cut {DETECTOR_TYPES[detector].cut}; published detectors at NAB's own thresholds.")
     print(f"  {'category':<24}{'files':>6}{'windows':>8}{'held-out':>10}{'fixed':>10}"
           + "".join(f"{d:>11}" for d in COMPARED))
     for row in held_out:

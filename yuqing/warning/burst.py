@@ -115,9 +115,10 @@ class BurstDetector:
 
     cut = 0.6276  # the detector alerts where its score reaches this (fixed, see docs/detector.md)
 
-    def alerts(self, score: float) -> bool:
+    @classmethod
+    def alerts(cls, score: float) -> bool:
         """Whether a score is an alert of this detector."""
-        return score >= self.cut
+        return score >= cls.cut
 
     def __init__(self, baseline: SeasonalBaseline | None = None,
                  sustained_baseline: SeasonalBaseline | None = None,

@@ -186,9 +186,10 @@ class ResonanceDetector:
                                                 maxlen=self.trend // 2 + 1)
         self.recent_gap: deque[float] = deque([0.0] * (self.trend + 1), maxlen=self.trend + 1)
 
-    def alerts(self, score: float) -> bool:
+    @classmethod
+    def alerts(cls, score: float) -> bool:
         """Whether a score is an alert: it reaches the detector's own cut."""
-        return score >= self.cut
+        return score >= cls.cut
 
     # ---------------------------------------------------------------- features
 
