@@ -183,15 +183,16 @@ def story_batch(
     """
     stories = stories if stories is not None else make()
     try:
-        sigs: list[bytes | None] = stories.signatures([item.analysis.tokens for item in items])
+        sigs: list[bytes] | list[None] = stories.signatures([item.analysis.tokens for item in items])
+        keys: list[list[int]] | list[None] = stories.band_keys(sigs)
     except Exception:  # each mention computes its own below, and only a bad one fails
-        sigs = [None] * len(items)
+        sigs = keys = [None] * len(items)
     out: list[EnrichedMention | DeadLetter] = []
-    for item, sig in zip(items, sigs, strict=True):
+    for item, sig, band in zip(items, sigs, keys, strict=True):
         m = item.mention
         try:
             story_id, _count = stories.push(m.id, item.analysis.tokens, m.published_at,
-                                            m.parent_id, sig=sig)
+                                            m.parent_id, sig=sig, keys=band)
             out.append(item.analysis.enrich(m, story_id))
         except Exception as err:  # one bad mention must not stop the flow
             out.append(step_failure("stories", item, err))

@@ -9,7 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from yuqing.core.mention import InvalidMention, parse_mention
+from yuqing.core.mention import (
+    MAX_RECORD_BYTES,
+    InvalidMention,
+    _lenient_loads,
+    mention_from_dict,
+    parse_mention,
+)
 
 from poison_factory import POISON
 
@@ -87,6 +93,64 @@ def test_any_json_object_either_parses_or_gives_a_reason(obj):
     except InvalidMention as err:
         assert str(err)
 
+
+
+def _by_the_standard_library(raw):
+    """What parse_mention gave before orjson read first: the outcome, or the reason refused."""
+    try:
+        if len(raw) > MAX_RECORD_BYTES:
+            raise InvalidMention(f"record: {len(raw):,} bytes, the limit is {MAX_RECORD_BYTES:,}")
+        obj = _lenient_loads(raw)
+        if not isinstance(obj, dict):
+            raise InvalidMention(f"expected a JSON object, got {type(obj).__name__}")
+        return mention_from_dict(obj, NOW)
+    except InvalidMention as err:
+        return str(err)
+
+
+def _by_parse_mention(raw):
+    try:
+        return parse_mention(raw, NOW)
+    except InvalidMention as err:
+        return str(err)
+
+
+NOW = datetime(2026, 12, 3, tzinfo=UTC)
+GOOD_LINE = json.dumps(GOOD, ensure_ascii=False)
+EDGES = {  # records orjson refuses or reads in its own way: the outcome must not change
+    "lone surrogate": GOOD_LINE.replace('"text": "', '"text": "\\ud800', 1),
+    "NaN follower count": GOOD_LINE[:-1] + ', "author": {"followers": NaN}}',
+    "integer beyond 64 bits": GOOD_LINE[:-1] + ', "engagement": {"likes": ' + "9" * 30 + "}}",
+    "duplicate key": GOOD_LINE[:-1] + ', "text": "第二个正文"}',
+    "deep nesting": GOOD_LINE[:-1] + ', "x": ' + "[" * 600 + "]" * 600 + "}",
+    "BOM": "\ufeff" + GOOD_LINE,
+    "control character in a string": GOOD_LINE.replace('"text": "', '"text": "\x01', 1),
+    "trailing garbage": GOOD_LINE + " x",
+    "top-level array": "[" + GOOD_LINE + "]",
+    "float count": GOOD_LINE[:-1] + ', "engagement": {"likes": 1.0}}',
+    "huge float": GOOD_LINE[:-1] + ', "engagement": {"likes": 1e400}}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGES))
+def test_the_fast_json_reading_changes_no_outcome_at_the_edges(name):
+    raw = EDGES[name].encode("utf-8", "surrogatepass")
+    assert _by_parse_mention(raw) == _by_the_standard_library(raw)
+
+
+@pytest.mark.parametrize("name", sorted(POISON))
+def test_the_fast_json_reading_changes_no_outcome_for_poison(name):
+    assert _by_parse_mention(POISON[name]) == _by_the_standard_library(POISON[name])
+
+
+@STEADY
+@given(st.dictionaries(st.sampled_from([*GOOD, "x"]),
+                       st.one_of(st.none(), st.integers(), st.floats(), st.text(), st.booleans(),
+                                 st.dictionaries(st.text(max_size=5), st.integers()))),
+       st.booleans())
+def test_the_fast_json_reading_changes_no_outcome(obj, ascii_only):
+    raw = json.dumps({**GOOD, **obj}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert _by_parse_mention(raw) == _by_the_standard_library(raw)
 
 
 @pytest.mark.parametrize("name", sorted(POISON))

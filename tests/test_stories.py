@@ -10,12 +10,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from yuqing.evaluation.demo import BACKGROUND, CRISIS_TEXTS
 from yuqing.text.normalize import clean_text
-from yuqing.text.stories import StoryClusterer
+from yuqing.text.stories import StoryClusterer, band_keys
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 POST = "星汇又宕机了？？无法提现，交易失败，钱卡在里面出不来！"
@@ -197,8 +198,17 @@ def test_a_batch_of_posts_clusters_as_one_post_at_a_time_does():
     token_lists = [tokens(t) for t in texts]
     expected = [one.push(f"p{i}", t, T0) for i, t in enumerate(token_lists)]
     sigs = batch.signatures(token_lists)
-    assert [batch.push(f"p{i}", t, T0, sig=s)
-            for i, (t, s) in enumerate(zip(token_lists, sigs, strict=True))] == expected
+    keys = batch.band_keys(sigs)
+    assert [batch.push(f"p{i}", t, T0, sig=s, keys=k)
+            for i, (t, s, k) in enumerate(zip(token_lists, sigs, keys, strict=True))] == expected
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+@given(token_lists=st.lists(st.lists(st.text(min_size=1, max_size=6), max_size=12), max_size=30))
+def test_band_keys_of_a_batch_equal_each_signature_s_own(rows, token_lists):
+    stories = StoryClusterer(n_bands=24 // rows, rows=rows)
+    sigs = stories.signatures(token_lists)
+    assert stories.band_keys(sigs) == [band_keys(s, stories.n_bands, rows) for s in sigs]
 
 
 def test_a_post_the_story_step_fails_on_is_dead_lettered_alone():

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 from yuqing.core.ticks import MICROSECOND, from_ticks, ticks
 
 SCHEMA_VERSION = "yuqing.mention/v1"
@@ -133,6 +135,29 @@ def parse_mention(raw: bytes | str, now: datetime | None = None) -> Mention:
     """Decode and validate one JSON mention, or raise `InvalidMention(reason)`."""
     if len(raw) > MAX_RECORD_BYTES:
         raise InvalidMention(f"record: {len(raw):,} bytes, the limit is {MAX_RECORD_BYTES:,}")
+    try:  # orjson reads about 3x faster; what it refuses or reads apart takes the slow path
+        fast = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        fast = None
+    if isinstance(fast, dict):
+        try:
+            return mention_from_dict(fast, now)
+        except InvalidMention:
+            pass  # the reason comes from the standard library's reading, as it always did
+    obj = _lenient_loads(raw)
+    if not isinstance(obj, dict):
+        raise InvalidMention(f"expected a JSON object, got {type(obj).__name__}")
+    return mention_from_dict(obj, now)
+
+
+def _lenient_loads(raw: bytes | str) -> object:
+    """The standard library's reading, whose reasons the contract's messages quote.
+
+    orjson refuses lone surrogates, NaN and deep nesting, which this reads
+    and the contract then refuses with its own reasons, and it reads an
+    integer beyond 64 bits as a float, which would change the reason given.
+    A record orjson reads into a valid mention reads the same here.
+    """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
     except UnicodeDecodeError as err:
@@ -145,9 +170,7 @@ def parse_mention(raw: bytes | str, now: datetime | None = None) -> Mention:
         raise InvalidMention("not JSON we accept: nested too deep") from None
     except ValueError as err:  # e.g. an integer of thousands of digits
         raise InvalidMention(f"not JSON we accept: {str(err).split(';')[0]}") from None
-    if not isinstance(obj, dict):
-        raise InvalidMention(f"expected a JSON object, got {type(obj).__name__}")
-    return mention_from_dict(obj, now)
+    return obj
 
 
 def mention_from_dict(obj: dict, now: datetime | None = None) -> Mention:

@@ -86,6 +86,15 @@ def band_keys(sig: bytes, n_bands: int, rows: int) -> list[int]:
     return (keys + salts).tolist()
 
 
+def band_keys_many(sigs: Sequence[bytes], n_bands: int, rows: int) -> list[list[int]]:
+    """`band_keys` of many signatures of one length, in one numpy pass (per post, the
+    conversion to a list dominates)."""
+    if rows != 2 or not sigs:
+        return [band_keys(sig, n_bands, rows) for sig in sigs]
+    keys = np.frombuffer(b"".join(sigs), dtype="<u8").reshape(len(sigs), n_bands)
+    return (keys + _salts(n_bands)).tolist()
+
+
 @functools.cache
 def _permutations(n: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(_SEED)
@@ -285,21 +294,27 @@ class StoryClusterer:
         """The MinHash signatures of many posts in one go, to pass to `push` as ``sig``."""
         return signatures(token_lists, *self._ab)
 
+    def band_keys(self, sigs: Sequence[bytes]) -> list[list[int]]:
+        """The LSH keys of many signatures in one go, to pass to `push` as ``keys``."""
+        return band_keys_many(sigs, self.n_bands, self.rows)
+
     def push(
         self, post_id: str, tokens: list[str] | tuple[str, ...], at: datetime, parent_id: str = "",
-        sig: bytes | None = None,
+        sig: bytes | None = None, keys: list[int] | None = None,
     ) -> tuple[str, int]:
         """Assign a post (its tokens, event time) to a story: (story id, posts in the story so far).
 
-        ``sig`` is the post's signature when `signatures` computed it already.
+        ``sig`` is the post's signature when `signatures` computed it already,
+        ``keys`` its band keys when `band_keys` did.
         """
         if self._newest is None or at > self._newest:
             self._newest = at
             self._forget(at - self.horizon)
         story = self._stories.get(self._parents.get(parent_id, "")) if parent_id else None
         if sig is None:
-            sig = signature(_grams(_content(tokens)), *self._ab).tobytes()
-        keys = self._keys(sig)
+            sig, keys = signature(_grams(_content(tokens)), *self._ab).tobytes(), None
+        if keys is None:
+            keys = self._keys(sig)
         best = 0.0
         if story is None:
             story, best = self._nearest(sig, keys)

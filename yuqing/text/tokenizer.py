@@ -19,6 +19,7 @@ import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
+from itertools import filterfalse
 from pathlib import Path
 from typing import IO
 
@@ -256,7 +257,7 @@ class Tokenizer:
             if i % 2:
                 out.append(part)
             elif part:
-                out.extend(t for t in cut(part) if not t.isspace())
+                out.extend(filterfalse(str.isspace, cut(part)))
         return tuple(out)
 
     def tokenize(self, text: str) -> list[str]:
