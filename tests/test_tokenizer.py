@@ -98,6 +98,28 @@ def test_rjieba_knows_the_shipped_and_user_words(tmp_path):
     assert Tokenizer(engine="auto").active_engine == "rjieba"
 
 
+@needs_rjieba
+def test_rjieba_tokenizers_share_a_segmenter_only_with_the_same_words(tmp_path):
+    import pickle
+
+    import rjieba
+
+    path = tmp_path / "mine.txt"
+    path.write_text("极速提现宝\n", encoding="utf-8")
+    text = "星汇的极速提现宝又崩了"
+    plain, mine = Tokenizer(engine="rjieba"), Tokenizer(engine="rjieba", user_dicts=[path])
+    assert "极速提现宝" in mine.tokenize(text)
+    assert "极速提现宝" not in plain.tokenize(text)  # the other word list's word stays there
+    again = pickle.loads(pickle.dumps(plain))  # as a worker gets it
+    assert again.tokenize(text) == plain.tokenize(text)
+    assert again._cut is not plain._cut and (again._cut.__closure__[0].cell_contents
+                                             is plain._cut.__closure__[0].cell_contents)
+    reference = rjieba.Jieba()
+    for word, freq, tag in mine._words:
+        reference.add_word(word, freq, tag)
+    assert mine.tokenize(text) == [t for t in reference.cut(text, True) if not t.isspace()]
+
+
 _word = st.text(
     alphabet=st.characters(whitelist_categories=("Lo", "Lu", "Ll", "Nd")), min_size=1, max_size=6
 ).filter(lambda w: not w.isdigit())

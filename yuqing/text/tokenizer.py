@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
@@ -53,6 +54,33 @@ def fast_engine_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+_RJIEBA_SEGMENTERS: dict[tuple, object] = {}  # user words -> the process's rjieba segmenter
+_RJIEBA_LOCK = threading.Lock()
+
+
+def _rjieba_with(words: tuple[tuple[str, int | None, str | None], ...]):
+    """The process's rjieba segmenter with these user words, made once.
+
+    Each segmenter loads jieba's whole dictionary (~0.1 s of CPU, ~25 MB), and
+    importing rjieba has loaded one already, for its module functions. So the
+    first word list takes that one (nothing else in the process cuts with
+    rjieba), tokenizers with the same words share theirs (cutting only reads
+    it), and only another word list loads a dictionary again.
+    """
+    with _RJIEBA_LOCK:
+        seg = _RJIEBA_SEGMENTERS.get(words)
+        if seg is None:
+            import rjieba
+
+            default = getattr(rjieba, "_DEFAULT_JIEBA", None)
+            taken = any(s is default for s in _RJIEBA_SEGMENTERS.values())
+            seg = default if default is not None and not taken else rjieba.Jieba()
+            for word, freq, tag in words:
+                seg.add_word(word, freq, tag)
+            _RJIEBA_SEGMENTERS[words] = seg
+        return seg
 
 
 def read_user_dict(path: str | os.PathLike[str]) -> list[tuple[str, int | None, str | None]]:
@@ -228,11 +256,7 @@ class Tokenizer:
 
     def _build(self):
         if self.active_engine == "rjieba":
-            import rjieba
-
-            seg = rjieba.Jieba()  # jieba-rs embeds jieba's dict.txt
-            for word, freq, tag in self._words:
-                seg.add_word(word, freq, tag)
+            seg = _rjieba_with(tuple(self._words))
             return lambda text: seg.cut(text, True)
 
         import jieba
@@ -286,12 +310,20 @@ class Tokenizer:
         return list(self._content_words(tokens))
 
     def distinct_content(self, tokens: Iterable[str], limit: int) -> list[str]:
-        """The first `limit` distinct content words, in order: `content` that stops when it has them."""
+        """The first `limit` distinct content words, in order: `content` that stops when it has them.
+
+        One loop, not `_content_words` under it: it runs for every mention's row.
+        """
+        known = self._content_cache
         out: dict[str, None] = {}
-        for token in self._content_words(tokens):
-            out[token] = None
-            if len(out) >= limit:
-                break
+        for token in tokens:
+            keep = known.get(token)
+            if keep is None:
+                keep = self._judge(token)
+            if keep:
+                out[token] = None
+                if len(out) >= limit:
+                    break
         return list(out)
 
     def has_content(self, tokens: Iterable[str]) -> bool:
@@ -304,11 +336,17 @@ class Tokenizer:
         for token in tokens:
             keep = known.get(token)
             if keep is None:
-                keep = known[token] = _is_content(token, self.stopwords)
-                if len(known) > 200_000:
-                    known.clear()
+                keep = self._judge(token)
             if keep:
                 yield token
+
+    def _judge(self, token: str) -> bool:
+        """Whether a token not judged yet is a content word, remembered (up to 200,000 tokens)."""
+        known = self._content_cache
+        if len(known) >= 200_000:
+            known.clear()
+        keep = known[token] = _is_content(token, self.stopwords)
+        return keep
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` for each text."""
