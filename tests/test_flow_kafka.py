@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -113,3 +114,43 @@ def test_an_unreachable_broker_at_the_recovery_start_is_a_user_error():
     spec = KafkaTopic(("127.0.0.1:1",), "mentions")
     with pytest.raises(UserError, match="no offsets of partition 0 from the broker"):
         KafkaInput(spec, group="nobody")._resolve(0)
+
+
+def test_a_partition_reads_from_the_committed_offset_and_reports_its_share_of_the_input(
+    kafka_broker, kafka_topic_factory
+):
+    """The share comes from the end offset the fetches carry: nothing is asked on the way."""
+    from threading import Event
+
+    from confluent_kafka import OFFSET_STORED, Consumer, TopicPartition
+
+    from yuqing.core.endpoints import KafkaTopic
+    from yuqing.dataflows.kafka_source import _KafkaPartition
+    from yuqing.dataflows.progress import InputProgress
+
+    topic = kafka_topic_factory(partitions=1)
+    kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(10)])
+    committer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "shares"})
+    try:
+        committer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+    finally:
+        committer.close()
+    progress = InputProgress()
+    spec = KafkaTopic((kafka_broker.bootstrap,), topic, stop_at_end=True)
+    part = _KafkaPartition(spec, 0, OFFSET_STORED, "shares", Event(), None, 2, progress)
+    records, shares = [], []
+    try:
+        for _ in range(2000):  # until the end of the partition
+            try:
+                batch = part.next_batch()
+            except StopIteration:
+                break
+            records += batch
+            shares.append(progress.fraction())
+            if not batch:
+                time.sleep(0.01)
+    finally:
+        part.close()
+    assert [r.origin.rsplit("@", 1)[1] for r in records] == [str(n) for n in range(4, 10)]
+    assert {2 / 6, 4 / 6} & set(shares)  # offsets read of the 6 from the committed one to the end
+    assert shares[-1] == 1.0
