@@ -67,6 +67,17 @@ def test_malformed_kafka_messages_land_in_the_dead_letter_topic_while_good_ones_
     assert rows_to_windows(store.query(WINDOW_QUERY)) == expected_windows(mentions)
 
 
+def _commit(kafka_broker, topic: str, group: str, offset: int) -> None:
+    """The group's committed offset of partition 0, as a consumer that read up to it leaves it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": group})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
+    finally:
+        consumer.close()
+
+
 def test_a_partition_starts_at_the_groups_committed_offset_asked_before_it_is_assigned(
     kafka_broker, kafka_topic_factory
 ):
@@ -88,8 +99,6 @@ def test_a_partition_starts_at_the_groups_committed_offset_asked_before_it_is_as
 
 def test_the_offset_a_recovery_store_begins_at_is_asked_not_guessed(kafka_broker, kafka_topic_factory):
     """Committed when the group has one, else the beginning; latest is the end."""
-    from confluent_kafka import Consumer, TopicPartition
-
     from yuqing.core.endpoints import KafkaTopic
     from yuqing.dataflows.kafka_source import KafkaInput
 
@@ -98,11 +107,7 @@ def test_the_offset_a_recovery_store_begins_at_is_asked_not_guessed(kafka_broker
     spec = KafkaTopic((kafka_broker.bootstrap,), topic)
     assert KafkaInput(spec, group="begins")._resolve(0) == 0
     assert KafkaInput(spec, group="begins", start="latest")._resolve(0) == 5
-    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "begins"})
-    try:
-        consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
-    finally:
-        consumer.close()
+    _commit(kafka_broker, topic, "begins", 3)
     assert KafkaInput(spec, group="begins")._resolve(0) == 3
 
 
@@ -122,7 +127,7 @@ def test_a_partition_reads_from_the_committed_offset_and_reports_its_share_of_th
     """The share comes from the end offset the fetches carry: nothing is asked on the way."""
     from threading import Event
 
-    from confluent_kafka import OFFSET_STORED, Consumer, TopicPartition
+    from confluent_kafka import OFFSET_STORED
 
     from yuqing.core.endpoints import KafkaTopic
     from yuqing.dataflows.kafka_source import _KafkaPartition
@@ -130,11 +135,7 @@ def test_a_partition_reads_from_the_committed_offset_and_reports_its_share_of_th
 
     topic = kafka_topic_factory(partitions=1)
     kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(10)])
-    committer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": "shares"})
-    try:
-        committer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
-    finally:
-        committer.close()
+    _commit(kafka_broker, topic, "shares", 4)
     progress = InputProgress()
     spec = KafkaTopic((kafka_broker.bootstrap,), topic, stop_at_end=True)
     part = _KafkaPartition(spec, 0, OFFSET_STORED, "shares", Event(), None, 2, progress)
