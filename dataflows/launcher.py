@@ -77,6 +77,7 @@ class RunOptions:
     workers: int = 1
     progress_every: float = 10.0
     metrics_every: float = 15.0  # seconds between samples of the run's metrics in the store; 0: off
+    store_hold: float = 1.0  # seconds rows wait for one insert into the embedded store; 0: each batch
     playbooks: tuple[Path, ...] = ()
     warning_config: Path | None = None
     customers: Path | None = None
@@ -225,6 +226,7 @@ def make_config(options: RunOptions, outbox: Outbox | None = None,
         tick=timedelta(seconds=30) if live else None,
         bus_feedback=live,
         recovering=options.recovery is not None,
+        store_hold=options.store_hold,
         kafka=KafkaOptions(group=options.kafka_group, start=options.kafka_start,
                            recovery=options.recovery),
     )

@@ -97,6 +97,7 @@ class FlowConfig:
     kafka: KafkaOptions = field(default_factory=KafkaOptions)  # consumer group and start position
     board: SentimentBoard | None = None  # the model this process scores with (made by build_flow)
     owner: bool = True  # this process opens the embedded store and the outbox (process 0)
+    store_hold: float = 1.0  # seconds rows wait for one insert into the embedded store; 0: each batch
     shared_outbox: bool = False  # the outbox is a bus log replica in every process (kafka://)
     process_id: int = 0  # this process in the cluster (lessons for its board come home to it)
     processes: int = 1  # processes in the cluster (every one gets the learner's lessons)
@@ -377,7 +378,8 @@ def _clickhouse(cfg: FlowConfig, table, on_write=None) -> ClickHouseSink | Singl
     """A ClickHouse sink for ``table`` whose batch times reach /metrics when --http is on.
 
     A server takes writes from every worker; the embedded chDB store is opened
-    by one process only, so its rows all go to one writer in the owning process.
+    by one process only, so its rows all go to one writer in the owning process,
+    which holds them up to ``store_hold`` seconds for fewer, larger inserts.
     """
     sink = ClickHouseSink(
         cfg.store,
@@ -387,7 +389,8 @@ def _clickhouse(cfg: FlowConfig, table, on_write=None) -> ClickHouseSink | Singl
     )
     if cfg.store.kind != "chdb":
         return sink
-    return SingleWriterSink(f"store:{table.name}", sink.partition, cfg.owner)
+    return SingleWriterSink(f"store:{table.name}", partial(sink.partition, hold=cfg.store_hold),
+                            cfg.owner)
 
 
 def _outbox_sink(cfg: FlowConfig, sink: OutboxSink | IncidentRecordSink):

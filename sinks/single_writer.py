@@ -23,6 +23,9 @@ class _Writer(StatefulSinkPartition[Any, None]):
         self._inner.write_batch([item for bundle in values for item in bundle])
 
     def snapshot(self) -> None:
+        flush = getattr(self._inner, "flush", None)
+        if flush is not None:  # rows a writer holds are stored before the epoch is committed
+            flush()
         return None  # the destination itself is idempotent by key
 
     def close(self) -> None:

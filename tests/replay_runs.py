@@ -27,6 +27,9 @@ def run_args(source: str, store: str, folder: Path) -> list[str]:
             "--recovery", str(folder / "recovery"), "--snapshot-interval", "0.2",
             "--alerts", str(folder / "alerts.jsonl"), "--dlq", str(folder / "dlq.jsonl"),
             "--progress-every", "0.1", "--bus", "127.0.0.1:0",
+            # rows held a moment only (the default holds a second): the kill and drain tests
+            # send their signal once rows show as written, which must be mid-replay
+            "--store-hold", "0.05",
             "--outbox", str(folder / "outbox.sqlite3"),
             "--kafka-group", f"g-{folder.name}"]  # its own group: no offsets of other runs
 

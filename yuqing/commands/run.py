@@ -343,6 +343,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sample the run's metrics (lag, rates, outbox depth) into the store's "
         "pipeline_metrics table this often, for Grafana; 0 turns it off",
     )
+    _flag(
+        p,
+        "--store-hold",
+        "YUQING_STORE_HOLD",
+        type=float,
+        default="1",
+        metavar="SECONDS",
+        help="let rows for the embedded store wait up to this long and insert them together: "
+        "a live stream's small batches would each make a part for the engine to merge "
+        "(dashboards see rows this much later; 0 inserts every batch)",
+    )
     demo = p.add_argument_group("demo input")
     _flag(
         demo,
@@ -380,11 +391,12 @@ def run(args: argparse.Namespace) -> int:
         or args.snapshot_interval <= 0
         or args.workers < 1
         or args.max_brands < 0
-        or min(args.metrics_every, *(getattr(args, f"keep_{name}") for name in KEEP)) < 0
+        or min(args.metrics_every, args.store_hold,
+               *(getattr(args, f"keep_{name}") for name in KEEP)) < 0
     ):
         raise UserError(
             "--window, --snapshot-interval and --workers must be positive, "
-            "--lateness, --max-brands, --metrics-every and --keep-* zero or more"
+            "--lateness, --max-brands, --metrics-every, --store-hold and --keep-* zero or more"
         )
     options = RunOptions(
         input=args.input,
@@ -404,6 +416,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress_every=args.progress_every,
         metrics_every=args.metrics_every,
+        store_hold=args.store_hold,
         processes=args.processes,
         process_id=args.process_id,
         addresses=args.addresses,
