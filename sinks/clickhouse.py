@@ -151,7 +151,7 @@ def _open_client(spec: StoreSpec):
     return client
 
 
-HOLD_ROWS = 20_000  # rows a held writer inserts at once at most, whatever its hold
+HOLD_ROWS = 2_000  # rows that, waiting, go in at once: a replay's big batches are not held
 
 
 class _TablePartition(StatelessSinkPartition[Sequence[Any]]):
