@@ -155,3 +155,47 @@ def test_a_partition_reads_from_the_committed_offset_and_reports_its_share_of_th
     assert [r.origin.rsplit("@", 1)[1] for r in records] == [str(n) for n in range(4, 10)]
     assert {2 / 6, 4 / 6} & set(shares)  # offsets read of the 6 from the committed one to the end
     assert shares[-1] == 1.0
+
+
+def test_a_live_partition_gathers_a_short_poll_and_reads_a_backlog_at_once(
+    kafka_broker, kafka_topic_factory
+):
+    """Full batches (a backlog) at once; after a short poll 50 ms of gathering; idle, 10 ms."""
+    from datetime import timedelta
+    from threading import Event
+
+    from yuqing.core.endpoints import KafkaTopic
+    from yuqing.dataflows.kafka_source import LIVE_GATHER, POLL_PAUSE, _KafkaPartition
+
+    topic = kafka_topic_factory(partitions=1)
+    kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(3)])
+    part = _KafkaPartition(KafkaTopic((kafka_broker.bootstrap,), topic), 0, 0, "gather", Event(),
+                           None, 2, None)
+    waits, counts = [], []
+    try:
+        deadline = time.monotonic() + 20
+        while sum(counts) < 3 and time.monotonic() < deadline:
+            batch = part.next_batch()
+            if batch:
+                counts.append(len(batch))
+                waits.append(_wait(part))
+            else:
+                time.sleep(0.01)
+        assert part.next_batch() == []
+        idle = _wait(part)
+    finally:
+        part.close()
+    assert counts == [2, 1]
+    slack = timedelta(seconds=1)
+    assert waits[0] is None  # a full batch: more may wait, read at once
+    assert LIVE_GATHER <= waits[1] <= LIVE_GATHER + slack  # a short one: gather for a while
+    assert POLL_PAUSE <= idle <= POLL_PAUSE + slack
+
+
+def _wait(part):
+    """How long the partition asks Bytewax to wait before its next poll (None: not at all)."""
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC)
+    awake = part.next_awake()
+    return None if awake is None else awake - before
