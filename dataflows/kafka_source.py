@@ -115,12 +115,17 @@ def _committed_offset(topic: KafkaTopic, group: str, partition: int) -> int:
     (measured on the test broker); a fresh consumer assigned the same offset
     delivers it within ~10 ms. So the question and the reading use two.
     """
-    asker = Consumer(topic.client_config(
-        **{"group.id": group, "enable.auto.commit": False, "logger": kafka_logger()}))
+    asker = _asking_consumer(topic, group)
     try:
         return stored_offset(asker, TopicPartition(topic.topic, partition))
     finally:
         asker.close()
+
+
+def _asking_consumer(topic: KafkaTopic, group: str) -> Consumer:
+    """A consumer of the group that only asks about offsets and never reads."""
+    return Consumer(topic.client_config(
+        **{"group.id": group, "enable.auto.commit": False, "logger": kafka_logger()}))
 
 
 def _reason(err: Exception) -> str:
@@ -162,8 +167,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         self._stop, self._on_message, self._batch_size = stop, on_message, batch_size
         self._ended = False
         self._progress = progress if topic.stop_at_end else None  # a live topic has no end
-        self._idle = False  # the last poll found nothing
-        self._short = False  # the last poll found messages, but fewer than a batch
+        self._polled = self._batch_size  # messages the last poll found: none yet, so ask at once
         self._first: int | None = None  # first offset this run read
         self._span: tuple[int, int] | None = None  # (first offset this run, end offset)
 
@@ -174,8 +178,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         # What librdkafka has already fetched, without waiting: a worker polls all its
         # partitions in turn, and a wait on each one adds up to the mention's latency.
         messages = self._consumer.consume(self._batch_size, 0)
-        self._idle = not messages
-        self._short = 0 < len(messages) < self._batch_size
+        self._polled = len(messages)
         for msg in messages:
             error = msg.error()
             if error is not None and error.code() == KafkaError._PARTITION_EOF:
@@ -207,11 +210,9 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
     def next_awake(self) -> datetime | None:
         """Ask again at once while full batches come (a backlog), after a short one in
         LIVE_GATHER, after an empty poll in POLL_PAUSE."""
-        if self._idle:
-            return datetime.now(UTC) + POLL_PAUSE
-        if self._short:
-            return datetime.now(UTC) + LIVE_GATHER
-        return None
+        if self._polled >= self._batch_size:
+            return None
+        return datetime.now(UTC) + (LIVE_GATHER if self._polled else POLL_PAUSE)
 
     def _report_progress(self) -> None:
         """Offsets read of those that were in the partition when this run first read it."""
@@ -318,8 +319,7 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         and if the group coordinator still cannot say, the run stops with the
         reason rather than reading the partition again from its beginning.
         """
-        consumer = Consumer(self.topic.client_config(
-            **{"group.id": self.group, "enable.auto.commit": False, "logger": kafka_logger()}))
+        consumer = _asking_consumer(self.topic, self.group)
         tp = TopicPartition(self.topic.topic, partition)
         try:
             low, high = consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT)

@@ -197,7 +197,7 @@ class _TablePartition(StatelessSinkPartition[Sequence[Any]]):
             self._rows.extend(items)
             if self._since is None:
                 self._since = time.monotonic()
-            if len(self._rows) >= HOLD_ROWS or time.monotonic() - self._since >= self._hold:
+            if len(self._rows) >= HOLD_ROWS or self._waited_enough():
                 self._insert_waiting()
         if self._holder is None:
             self._holder = threading.Thread(target=self._hold_loop, daemon=True,
@@ -213,13 +213,14 @@ class _TablePartition(StatelessSinkPartition[Sequence[Any]]):
     def _hold_loop(self) -> None:
         while not self._closing.wait(self._hold / 4):
             with self._lock:
-                if self._failed is not None or self._since is None:
-                    continue
-                if time.monotonic() - self._since >= self._hold:
+                if self._failed is None and self._waited_enough():
                     try:
                         self._insert_waiting()
                     except Exception as err:  # kept for the flow's next call
                         self._failed = err
+
+    def _waited_enough(self) -> bool:
+        return self._since is not None and time.monotonic() - self._since >= self._hold
 
     def _raise_failure(self) -> None:
         if self._failed is not None:

@@ -310,20 +310,12 @@ class Tokenizer:
         return list(self._content_words(tokens))
 
     def distinct_content(self, tokens: Iterable[str], limit: int) -> list[str]:
-        """The first `limit` distinct content words, in order: `content` that stops when it has them.
-
-        One loop, not `_content_words` under it: it runs for every mention's row.
-        """
-        known = self._content_cache
+        """The first `limit` distinct content words, in order: `content` that stops when it has them."""
         out: dict[str, None] = {}
-        for token in tokens:
-            keep = known.get(token)
-            if keep is None:
-                keep = self._judge(token)
-            if keep:
-                out[token] = None
-                if len(out) >= limit:
-                    break
+        for token in self._content_words(tokens):
+            out[token] = None
+            if len(out) >= limit:
+                break
         return list(out)
 
     def has_content(self, tokens: Iterable[str]) -> bool:
@@ -336,17 +328,11 @@ class Tokenizer:
         for token in tokens:
             keep = known.get(token)
             if keep is None:
-                keep = self._judge(token)
+                keep = known[token] = _is_content(token, self.stopwords)
+                if len(known) > 200_000:
+                    known.clear()
             if keep:
                 yield token
-
-    def _judge(self, token: str) -> bool:
-        """Whether a token not judged yet is a content word, remembered (up to 200,000 tokens)."""
-        known = self._content_cache
-        if len(known) >= 200_000:
-            known.clear()
-        keep = known[token] = _is_content(token, self.stopwords)
-        return keep
 
     def tokenize_many(self, texts: Iterable[str]) -> list[list[str]]:
         """`tokenize` for each text."""
