@@ -1,6 +1,6 @@
 """One process against two on a 4-partition Kafka topic, in one run: wall-clock mentions/s.
 
-    python loadtest/bench_scale.py [--hours 48] [--rate 8] [--processes 2] [--unkeyed]
+    python loadtest/bench_scale.py [--hours 48] [--rate 8] [--processes 2] [--unkeyed] [--no-ceiling]
 
 A real Kafka broker (KRaft, from the test harness) gets the demo stream on a
 topic with `--partitions` partitions, keyed by brand as a collector would
@@ -15,6 +15,14 @@ the flow before all have joined, so the rate from the last line (every
 start-up excluded) is printed too. Prints
 both rates, their ratio, and one JSON object as the last line. For the latency
 with two processes, run `loadtest/bench_latency.py --processes 2`.
+
+The ceiling (unless `--no-ceiling`): the brands split into `--processes`
+groups of about equal traffic, each group on a topic of its own, replayed by
+that many independent 1-process runs at once, each into its own store. Nothing
+crosses between them and no writer is shared, so their summed rate over one
+process's is the most any layout of that many processes can reach on this
+machine with the broker beside them; the cluster's ratio is reported as a
+share of it.
 """
 
 from __future__ import annotations
@@ -57,16 +65,80 @@ def produce(bootstrap: str, topic: str, hours: float, rate: float, keyed: bool =
     return n
 
 
-def replay(bootstrap: str, topic: str, processes: int, work: Path) -> dict:
-    folder = work / f"p{processes}"
+def split_brands(counts: dict[str, int], groups: int) -> list[set[str]]:
+    """Brands in ``groups`` sets of about equal traffic: the largest brand first, each to the
+    lightest group so far (ties to the first group; brands of equal count by name)."""
+    sets: list[set[str]] = [set() for _ in range(groups)]
+    loads = [0] * groups
+    for brand, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        lightest = loads.index(min(loads))
+        sets[lightest].add(brand)
+        loads[lightest] += count
+    return sets
+
+
+def produce_split(bootstrap: str, topics: list[str], hours: float, rate: float) -> list[int]:
+    """The demo stream once more, each brand's messages on the topic of its group (see
+    `split_brands`); a message without a brand goes to the first. Returns messages per topic."""
+    from confluent_kafka import Producer
+
+    lines = list(DemoGenerator(DemoConfig(hours=hours, base_per_minute=rate, seed=21)))
+    keys = [brand_key(line) for line in lines]
+    counts: dict[str, int] = {}
+    for key in keys:
+        if key:
+            counts[key.decode()] = counts.get(key.decode(), 0) + 1
+    group_of = {brand: i for i, brands in enumerate(split_brands(counts, len(topics)))
+                for brand in brands}
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    sent = [0] * len(topics)
+    for n, (line, key) in enumerate(zip(lines, keys, strict=True), start=1):
+        group = group_of.get(key.decode(), 0) if key else 0
+        producer.produce(topics[group], value=line, key=key)
+        sent[group] += 1
+        if n % 10_000 == 0:
+            producer.flush(30)
+    producer.flush(60)
+    return sent
+
+
+def _start(bootstrap: str, topic: str, processes: int, folder: Path) -> subprocess.Popen:
     folder.mkdir()
     args = [sys.executable, "-m", "yuqing.cli", "run",
             "--input", f"kafka://{bootstrap}/{topic}?until=end",
             "--store", f"chdb://{folder}/store", "--outbox", str(folder / "outbox.sqlite3"),
             "--alerts", str(folder / "alerts.jsonl"), "--dlq", str(folder / "dlq.jsonl"),
             "--bus", "off", "--metrics-every", "0", "--progress-every", "5",
-            "--kafka-group", f"scale-{processes}", "--processes", str(processes)]
-    flow = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            "--kafka-group", f"scale-{folder.name}", "--processes", str(processes)]
+    return subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _written(out: str) -> int:
+    found = WRITTEN.search(out)
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
+def replay_independent(bootstrap: str, topics: list[str], work: Path) -> dict:
+    """One 1-process run per topic, all at once, each into its own store: mentions written
+    (all runs) per second from the last run's "running:" line to the last exit."""
+    flows = [_start(bootstrap, topic, 1, work / f"alone-{topic}") for topic in topics]
+    running = []
+    for flow in flows:
+        assert flow.stderr is not None
+        running.append(next((time.perf_counter() for line in flow.stderr if "running:" in line),
+                            None))
+    results = [flow.communicate(timeout=1800) for flow in flows]
+    ended = time.perf_counter()
+    for topic, flow, started, (_out, err) in zip(topics, flows, running, results, strict=True):
+        if flow.returncode != 0 or started is None:
+            raise SystemExit(f"the independent run on {topic} failed\n{err[-2000:]}")
+    mentions = [_written(out) for out, _err in results]
+    seconds = ended - max(running)
+    return {"mentions": mentions, "seconds": seconds, "per_s": sum(mentions) / seconds}
+
+
+def replay(bootstrap: str, topic: str, processes: int, work: Path) -> dict:
+    flow = _start(bootstrap, topic, processes, work / f"p{processes}")
     assert flow.stderr is not None
     running: list[float] = []  # when each process logged "running:" (the children log here too)
     for line in flow.stderr:
@@ -88,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=8.0, help="background mentions/min per brand")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the independent runs on the brands split by process (the "
+                             "ceiling of the ratio on this machine; ~15 s more)")
     parser.add_argument("--unkeyed", action="store_true",
                         help="produce without keys: the demo's 4 brands fill only 3 of 4 "
                              "partitions when keyed, and one process then reads 74 %% of the input "
@@ -101,11 +176,17 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for processes in (1, args.processes):
             run = replay(broker.bootstrap, "mentions", processes, work)
-            found = WRITTEN.search(run["out"])
-            run["mentions"] = int(found.group(1).replace(",", "")) if found else 0
+            run["mentions"] = _written(run["out"])
             run["per_s"] = run["mentions"] / run["seconds"]
             run["per_s_all_running"] = run["mentions"] / run["seconds_all_running"]
             runs.append(run)
+        alone = None
+        if args.ceiling:
+            topics = [f"brands-{i}" for i in range(args.processes)]
+            broker.create_topics(topics, partitions=max(1, args.partitions // args.processes))
+            split = produce_split(broker.bootstrap, topics, args.hours, args.rate)
+            alone = replay_independent(broker.bootstrap, topics, work)
+            alone["produced"] = split
     one, many = runs
     result = {
         "produced": produced, "partitions": args.partitions, "keyed": not args.unkeyed,
@@ -116,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         "mentions": [one["mentions"], many["mentions"]],
         "seconds": [round(one["seconds"], 1), round(many["seconds"], 1)],
     }
+    if alone is not None:
+        result["ceiling"] = round(alone["per_s"] / one["per_s"], 2)
+        result["independent_per_s"] = round(alone["per_s"], 1)
+        result["independent_mentions"] = alone["mentions"]
+        result["ratio_share_of_ceiling"] = round(result["ratio_all_running"] / result["ceiling"], 2)
     print(f"topic: {produced:,} messages on {args.partitions} partitions, "
           f"{'unkeyed' if args.unkeyed else 'keyed by brand'}")
     for run in runs:
@@ -123,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{run['seconds']:.1f} s = {run['per_s']:,.0f}/s (wall clock)")
     print(f"ratio {result['ratio']}x (from the first process's \"running:\" line; "
           f"{result['ratio_all_running']}x from the last one's, when every process has started)")
+    if alone is not None:
+        print(f"ceiling {result['ceiling']}x: {args.processes} independent 1-process runs at once, "
+              f"the brands split between them ({'/'.join(f'{m:,}' for m in alone['mentions'])} "
+              f"mentions), each with its own store: {alone['per_s']:,.0f}/s; the cluster reaches "
+              f"{result['ratio_share_of_ceiling']:.0%} of it")
     print(json.dumps(result))
     return 0
 
