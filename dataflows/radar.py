@@ -142,6 +142,7 @@ def build_flow(cfg: FlowConfig) -> Dataflow:
     )
     feedback = _read_feedback(flow, cfg, tally)
     analyzer = Analyzer.default(cfg.engine, cfg.user_dicts, cfg.lexicons, cfg.brand_files)
+    analyzer.tokenizer.load()  # the dictionary now, not inside the first batch
     # RawRecord(origin, bytes)
     gate = BrandGate(analyzer.brands, cfg.max_brands)
     parsed = op.map("parse", raw, partial(steps.parse_record, gate=gate))

@@ -71,6 +71,19 @@ def test_a_pickled_tokenizer_tokenizes_the_same_after_loading(tok):
     assert clone.tokenize(text) == before
 
 
+@pytest.mark.parametrize("engine", ["jieba", "rjieba"])
+def test_load_builds_the_segmenter_before_the_first_text(engine):
+    if engine == "rjieba" and not fast_engine_available():
+        pytest.skip("rjieba is not installed")
+    tok = Tokenizer(engine=engine)
+    assert tok._cut is None  # nothing loaded by the constructor
+    assert tok.load() is tok
+    cut = tok._cut
+    assert cut is not None
+    assert tok.tokenize("银行系统宕机了") == Tokenizer(engine=engine).tokenize("银行系统宕机了")
+    assert tok.load()._cut is cut  # loaded once
+
+
 def test_a_missing_user_dictionary_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not found"):
         Tokenizer(user_dicts=[tmp_path / "nope.txt"])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from numpy.random import default_rng  # numpy loads its random module at first use otherwise
 
 __all__ = ["StoryClusterer", "shingles", "signature", "similarity"]
 
@@ -65,7 +66,7 @@ def _grams(text: str, k: int = 2) -> np.ndarray:
 @functools.cache
 def _salts(n_bands: int) -> np.ndarray:
     """One random number per band, added to its key, so that bands share one index."""
-    return np.random.default_rng(_SEED + 1).integers(0, 2**63, size=n_bands, dtype=np.uint64)
+    return default_rng(_SEED + 1).integers(0, 2**63, size=n_bands, dtype=np.uint64)
 
 
 def band_keys(sig: bytes, n_bands: int, rows: int) -> list[int]:
@@ -97,7 +98,7 @@ def band_keys_many(sigs: Sequence[bytes], n_bands: int, rows: int) -> list[list[
 
 @functools.cache
 def _permutations(n: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(_SEED)
+    rng = default_rng(_SEED)
     a = rng.integers(1, 2**63, size=n, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=n, dtype=np.uint64)
     return a, b
