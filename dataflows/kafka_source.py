@@ -45,10 +45,11 @@ log = logging.getLogger("yuqing.kafka")
 START_OFFSETS = {"committed": OFFSET_STORED, "earliest": OFFSET_BEGINNING, "latest": OFFSET_END}
 DEFAULT_GROUP = "yuqing-radar"
 POLL_PAUSE = timedelta(milliseconds=10)  # rest after an empty poll of a partition
-# Rest after a poll that found some messages but no full batch: a live stream then comes in
-# batches of this much time, not of the few messages each 10 ms brings. Every batch pays each
-# step's fixed cost (a numpy call, a Python call per step), so at 2,000 mentions/s the flow's
-# CPU per mention was ~3x a replay's; a mention waits at most this much longer.
+# Rest after a poll that found some messages but no full batch (the default of --kafka-gather):
+# a live stream then comes in batches of this much time, not of the few messages each 10 ms
+# brings. Every batch pays each step's fixed cost (a numpy call, a Python call per step), so at
+# 2,000 mentions/s the flow's CPU per mention was ~3x a replay's; a mention waits at most this
+# much longer.
 LIVE_GATHER = timedelta(milliseconds=50)
 METADATA_TIMEOUT = 5.0  # seconds to wait for the broker's answer before saying it is unreachable
 
@@ -144,6 +145,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         on_message: Callable[[str, int, int], None] | None,
         batch_size: int,
         progress: InputProgress | None = None,
+        gather: timedelta = LIVE_GATHER,
     ) -> None:
         keep_thread_state()  # built on the worker thread that will read it
         if start == OFFSET_STORED:
@@ -165,6 +167,7 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
         self._next: int | None = start if start >= 0 else None  # None until the first message
         self._committable: int | None = None
         self._stop, self._on_message, self._batch_size = stop, on_message, batch_size
+        self._gather = gather
         self._ended = False
         self._progress = progress if topic.stop_at_end else None  # a live topic has no end
         self._polled = self._batch_size  # messages the last poll found: none yet, so ask at once
@@ -209,10 +212,10 @@ class _KafkaPartition(StatefulSourcePartition[Record, int]):
 
     def next_awake(self) -> datetime | None:
         """Ask again at once while full batches come (a backlog), after a short one in
-        LIVE_GATHER, after an empty poll in POLL_PAUSE."""
+        the gather time (LIVE_GATHER unless set), after an empty poll in POLL_PAUSE."""
         if self._polled >= self._batch_size:
             return None
-        return datetime.now(UTC) + (LIVE_GATHER if self._polled else POLL_PAUSE)
+        return datetime.now(UTC) + (self._gather if self._polled else POLL_PAUSE)
 
     def _report_progress(self) -> None:
         """Offsets read of those that were in the partition when this run first read it."""
@@ -303,6 +306,7 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         batch_size: int = 8000,  # at most, as BATCH_LINES: a backlog in big batches
         progress: InputProgress | None = None,
         starts: StartBook | None = None,
+        gather: timedelta = LIVE_GATHER,
     ) -> None:
         if start not in START_OFFSETS:
             raise UserError(f"--kafka-start {start!r}: use one of {', '.join(START_OFFSETS)}")
@@ -310,6 +314,7 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
         self.stop = stop if stop is not None else Event()
         self.on_message, self.batch_size, self.progress = on_message, batch_size, progress
         self.starts = starts
+        self.gather = gather
 
     def _resolve(self, partition: int) -> int:
         """The offset `start` names for a partition now, as a number.
@@ -359,4 +364,4 @@ class KafkaInput(FixedPartitionedSource[Record, int]):
             log.info("reading %s partition %s from its %s offset (group %s)", self.topic,
                      for_part, self.start, self.group)
         return _KafkaPartition(self.topic, int(for_part), start, self.group, self.stop,
-                               self.on_message, self.batch_size, self.progress)
+                               self.on_message, self.batch_size, self.progress, self.gather)

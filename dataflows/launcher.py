@@ -29,7 +29,7 @@ from yuqing.core.endpoints import (
 )
 from yuqing.dataflows.cluster import Members, Membership, loopback_addresses, parse_addresses
 from yuqing.dataflows.drain import Drain
-from yuqing.dataflows.kafka_source import DEFAULT_GROUP
+from yuqing.dataflows.kafka_source import DEFAULT_GROUP, LIVE_GATHER
 from yuqing.dataflows.metrics_recorder import MetricsRecorder
 from yuqing.dataflows.preflight import check_input, check_output, open_outbox
 from yuqing.dataflows.progress import (
@@ -92,6 +92,7 @@ class RunOptions:
     kafka_group: str = DEFAULT_GROUP
     kafka_start: str = "committed"  # committed | earliest | latest, without a snapshot
     kafka_config: Path | None = None  # librdkafka key=value settings for every Kafka endpoint
+    kafka_gather: float = LIVE_GATHER.total_seconds()  # seconds a partition waits after a short poll
     retention: Retention = field(default_factory=Retention)  # table TTLs, set on every start
     processes: int = 1  # --processes N: a cluster of N processes on this machine
     process_id: int | None = None  # Bytewax's -i: this process in a cluster across machines
@@ -228,7 +229,8 @@ def make_config(options: RunOptions, outbox: Outbox | None = None,
         recovering=options.recovery is not None,
         store_hold=options.store_hold,
         kafka=KafkaOptions(group=options.kafka_group, start=options.kafka_start,
-                           recovery=options.recovery),
+                           recovery=options.recovery,
+                           gather=timedelta(seconds=options.kafka_gather)),
     )
 
 

@@ -32,7 +32,7 @@ from bytewax.inputs import (
 from yuqing.bus.outbox import Outbox
 from yuqing.core.endpoints import DemoInput, FileInput, InputSpec, KafkaTopic, StdinInput
 from yuqing.core.records import RawRecord
-from yuqing.dataflows.kafka_source import DEFAULT_GROUP, KafkaInput, StartBook
+from yuqing.dataflows.kafka_source import DEFAULT_GROUP, LIVE_GATHER, KafkaInput, StartBook
 from yuqing.dataflows.progress import InputProgress
 from yuqing.dataflows.thread_state import keep_thread_state
 from yuqing.evaluation.demo import DemoConfig, DemoGenerator
@@ -246,6 +246,7 @@ class KafkaOptions:
     group: str = DEFAULT_GROUP
     start: str = "committed"
     recovery: Path | None = None  # with --recovery: where first starts are recorded (StartBook)
+    gather: timedelta = LIVE_GATHER  # a partition's wait after a short poll (--kafka-gather)
 
 
 def read_input(
@@ -269,6 +270,7 @@ def read_input(
             spec, group=kafka.group, start=kafka.start, stop=stop, on_message=on_message,
             progress=progress,
             starts=StartBook(kafka.recovery / name) if kafka.recovery is not None else None,
+            gather=kafka.gather,
         )
         records = op.input(f"{name}_kafka", flow, source)
         split = op.branch(f"{name}_kafka_ok", records, lambda r: isinstance(r, RawRecord))

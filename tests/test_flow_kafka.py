@@ -192,6 +192,38 @@ def test_a_live_partition_gathers_a_short_poll_and_reads_a_backlog_at_once(
     assert POLL_PAUSE <= idle <= POLL_PAUSE + slack
 
 
+def test_the_gather_time_is_a_setting_that_reaches_each_partition(kafka_broker, kafka_topic_factory):
+    """--kafka-gather: RunOptions -> the flow's Kafka options -> the input -> its partitions."""
+    from datetime import timedelta
+    from threading import Event
+
+    from yuqing.core.endpoints import KafkaTopic
+    from yuqing.dataflows.kafka_source import KafkaInput
+    from yuqing.dataflows.launcher import RunOptions, make_config
+
+    topic = kafka_topic_factory(partitions=1)
+    kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(3)])
+    cfg = make_config(RunOptions(input=f"kafka://{kafka_broker.bootstrap}/{topic}",
+                                 kafka_gather=0.3))
+    assert cfg.kafka.gather == timedelta(seconds=0.3)
+    source = KafkaInput(KafkaTopic((kafka_broker.bootstrap,), topic), group="gather-set",
+                        start="earliest", stop=Event(), batch_size=2, gather=cfg.kafka.gather)
+    part = source.build_part("read", "0", None)
+    try:
+        deadline = time.monotonic() + 20
+        counts = []
+        while sum(counts) < 3 and time.monotonic() < deadline:
+            batch = part.next_batch()
+            if batch:
+                counts.append(len(batch))
+            else:
+                time.sleep(0.01)
+        assert counts == [2, 1]
+        assert timedelta(seconds=0.3) <= _wait(part) <= timedelta(seconds=1.3)  # after the short one
+    finally:
+        part.close()
+
+
 def _wait(part):
     """How long the partition asks Bytewax to wait before its next poll (None: not at all)."""
     from datetime import UTC, datetime

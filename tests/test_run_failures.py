@@ -73,6 +73,7 @@ def test_a_missing_topic_says_how_to_create_it(kafka_broker, tmp_path):
     ("--input", "kafka://127.0.0.1:1/t?no.such.setting=1", "No such configuration property"),
     ("--kafka-config", "{badconfig}", "expected key=value"),
     ("--kafka-config", "{dir}/missing.properties", "cannot read"),
+    ("--kafka-gather", "-0.1", "zero or more"),
 ])
 def test_an_unusable_destination_is_one_line_before_anything_runs(tmp_path, flag, bad, says):
     blocker = tmp_path / "a-file"

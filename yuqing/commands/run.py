@@ -207,6 +207,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _flag(
         kafka,
+        "--kafka-gather",
+        "YUQING_KAFKA_GATHER",
+        type=float,
+        default="0.05",
+        metavar="SECONDS",
+        help="how long a partition whose poll found a few messages (not a full batch) waits "
+        "before asking again: a live stream's mentions go through in batches of this much "
+        "time. Longer costs less CPU per mention and adds up to this much latency; 0 asks at once",
+    )
+    _flag(
+        kafka,
         "--kafka-config",
         "YUQING_KAFKA_CONFIG",
         type=Path,
@@ -391,12 +402,13 @@ def run(args: argparse.Namespace) -> int:
         or args.snapshot_interval <= 0
         or args.workers < 1
         or args.max_brands < 0
-        or min(args.metrics_every, args.store_hold,
+        or min(args.metrics_every, args.store_hold, args.kafka_gather,
                *(getattr(args, f"keep_{name}") for name in KEEP)) < 0
     ):
         raise UserError(
             "--window, --snapshot-interval and --workers must be positive, "
-            "--lateness, --max-brands, --metrics-every, --store-hold and --keep-* zero or more"
+            "--lateness, --max-brands, --metrics-every, --store-hold, --kafka-gather and --keep-* "
+            "zero or more"
         )
     options = RunOptions(
         input=args.input,
@@ -434,6 +446,7 @@ def run(args: argparse.Namespace) -> int:
         http=args.http,
         kafka_group=args.kafka_group,
         kafka_start=args.kafka_start,
+        kafka_gather=args.kafka_gather,
         kafka_config=args.kafka_config,
         retention=Retention(**{name: getattr(args, f"keep_{name}") for name in KEEP}),
         demo_hours=args.demo_hours,
