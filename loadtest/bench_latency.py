@@ -10,8 +10,10 @@ compressed in event time and produced at `--rate` per second of wall time.
 
 Latency of an activation = the runner's receipt time - the time the mention
 that moved its incident (`trigger_mention_id`) was handed to the producer.
-Prints p50/p99/max, the flow's sustained rate and its peak memory, then one
-JSON object as the last line.
+Prints p50/p99/max, the flow's sustained rate, its peak memory and its CPU
+(every process of it, from start to exit: the children's rusage once it has
+exited), then one JSON object as the last line. `--gather` passes
+`--kafka-gather` to the flow, to measure that trade of latency for CPU.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -114,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1, help="`yuqing run --processes`")
     parser.add_argument("--partitions", type=int, default=4,
                         help="partitions of the mentions topic (produced keyed by brand)")
+    parser.add_argument("--gather", type=float, default=None, metavar="SECONDS",
+                        help="the flow's --kafka-gather (its own default when left out)")
     args = parser.parse_args(argv)
+    gather = [] if args.gather is None else ["--kafka-gather", str(args.gather)]
 
     items = corpus(args.rate, args.seconds)
     sent_at: dict[str, float] = {}
@@ -123,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             KafkaBroker(ensure_kafka_jars(REPO / ".cache")) as broker:
         work = Path(tmp)
         broker.create_topics(["mentions"], partitions=args.partitions)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         flow = subprocess.Popen(
             [sys.executable, "-m", "yuqing.cli", "run", "--input",
              f"kafka://{broker.bootstrap}/mentions", "--store", f"chdb://{work}/ch",
              "--bus", "127.0.0.1:0", "--outbox", str(work / "outbox.sqlite3"),
              "--alerts", str(work / "alerts.jsonl"), "--dlq", str(work / "dlq.jsonl"),
-             "--progress-every", "2", "--processes", str(args.processes)],
+             "--progress-every", "2", "--processes", str(args.processes), *gather],
             stderr=subprocess.PIPE, text=True, env={**os.environ, "YUQING_LOG_LEVEL": "INFO"})
         address, progress = None, []
         assert flow.stderr is not None
@@ -173,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             flow.wait(30)
         except subprocess.TimeoutExpired:
             flow.kill()
+            flow.wait()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the flow and its processes, reaped
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
     latencies = sorted(t - sent_at[m] for t, m in received.values() if m in sent_at)
     drain = caught_up - (min(sent_at.values()) + wall)
@@ -189,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                            if latencies else None),
         "latency_max_ms": round(1000 * latencies[-1], 1) if latencies else None,
         "flow_peak_rss_mb": round(memory, 1),
+        "flow_cpu_s": round(cpu, 2),
+        "flow_cpu_ms_per_mention": round(1000 * cpu / max(consumed, 1), 3),
+        "kafka_gather_s": args.gather,
         "processes": args.processes,
         "partitions": args.partitions,
     }
@@ -199,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(latencies)} with a trigger mention)")
     print(f"mention -> runner latency: p50 {result['latency_p50_ms']} ms, "
           f"p99 {result['latency_p99_ms']} ms, max {result['latency_max_ms']} ms")
-    print(f"flow peak memory {memory:,.0f} MB")
+    print(f"flow peak memory {memory:,.0f} MB; flow CPU {cpu:.1f} s from start to exit, all its "
+          f"processes ({result['flow_cpu_ms_per_mention']} ms a mention, start-up included)")
     print(json.dumps(result))
     return 0
 
