@@ -23,6 +23,5 @@ def test_numpy_imported_after_yuqing_starts_no_blas_threads():
 
 def test_a_user_setting_wins():
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
-    threads, setting = _run(env)
-    assert setting == "2"
-    assert int(threads) == min(2, os.cpu_count() or 1)
+    _threads, setting = _run(env)
+    assert setting == "2"  # not overwritten (how many threads OpenBLAS then starts is its own call)
