@@ -118,38 +118,44 @@ def _written(out: str) -> int:
     return int(found.group(1).replace(",", "")) if found else 0
 
 
+def _until_running(flow: subprocess.Popen, processes: int) -> tuple[list[float], str]:
+    """When each of a run's processes logged "running:", read off its stderr, and the lines
+    read so far (a run that fails before then has its reason among them)."""
+    assert flow.stderr is not None
+    running: list[float] = []
+    seen: list[str] = []
+    for line in flow.stderr:
+        seen.append(line)
+        if "running:" in line:
+            running.append(time.perf_counter())
+            if len(running) == processes:
+                break
+    return running, "".join(seen)
+
+
 def replay_independent(bootstrap: str, topics: list[str], work: Path) -> dict:
     """One 1-process run per topic, all at once, each into its own store: mentions written
     (all runs) per second from the last run's "running:" line to the last exit."""
     flows = [_start(bootstrap, topic, 1, work / f"alone-{topic}") for topic in topics]
-    running = []
-    for flow in flows:
-        assert flow.stderr is not None
-        running.append(next((time.perf_counter() for line in flow.stderr if "running:" in line),
-                            None))
+    starts = [_until_running(flow, 1) for flow in flows]
     results = [flow.communicate(timeout=1800) for flow in flows]
     ended = time.perf_counter()
-    for topic, flow, started, (_out, err) in zip(topics, flows, running, results, strict=True):
-        if flow.returncode != 0 or started is None:
-            raise SystemExit(f"the independent run on {topic} failed\n{err[-2000:]}")
+    for topic, flow, (running, seen), (_out, err) in zip(topics, flows, starts, results,
+                                                          strict=True):
+        if flow.returncode != 0 or not running:
+            raise SystemExit(f"the independent run on {topic} failed\n{(seen + err)[-2000:]}")
     mentions = [_written(out) for out, _err in results]
-    seconds = ended - max(running)
+    seconds = ended - max(running[0] for running, _seen in starts)
     return {"mentions": mentions, "seconds": seconds, "per_s": sum(mentions) / seconds}
 
 
 def replay(bootstrap: str, topic: str, processes: int, work: Path) -> dict:
     flow = _start(bootstrap, topic, processes, work / f"p{processes}")
-    assert flow.stderr is not None
-    running: list[float] = []  # when each process logged "running:" (the children log here too)
-    for line in flow.stderr:
-        if "running:" in line:
-            running.append(time.perf_counter())
-            if len(running) == processes:
-                break
+    running, seen = _until_running(flow, processes)  # the children log here too
     out, err = flow.communicate(timeout=1800)
     ended = time.perf_counter()
     if flow.returncode != 0 or len(running) < processes:
-        raise SystemExit(f"{processes} process(es): the run failed\n{err[-2000:]}")
+        raise SystemExit(f"{processes} process(es): the run failed\n{(seen + err)[-2000:]}")
     return {"processes": processes, "seconds": ended - running[0],
             "seconds_all_running": ended - running[-1], "out": out}
 
