@@ -197,8 +197,8 @@ class Tokenizer:
 
     `tokenize` keeps every token except whitespace (negations and degree words
     matter to sentiment); `keywords` drops stopwords and punctuation. The
-    segmenter is built on first use and dropped when pickled, so the object
-    can live in Bytewax state.
+    segmenter is built on first use (or by `load`) and dropped when pickled,
+    so the object can live in Bytewax state.
 
     Examples
     --------
