@@ -171,16 +171,8 @@ def test_a_live_partition_gathers_a_short_poll_and_reads_a_backlog_at_once(
     kafka_broker.produce(topic, [b'{"n": %d}' % i for i in range(3)])
     part = _KafkaPartition(KafkaTopic((kafka_broker.bootstrap,), topic), 0, 0, "gather", Event(),
                            None, 2, None)
-    waits, counts = [], []
     try:
-        deadline = time.monotonic() + 20
-        while sum(counts) < 3 and time.monotonic() < deadline:
-            batch = part.next_batch()
-            if batch:
-                counts.append(len(batch))
-                waits.append(_wait(part))
-            else:
-                time.sleep(0.01)
+        counts, waits = _batches_and_waits(part, 3)
         assert part.next_batch() == []
         idle = _wait(part)
     finally:
@@ -210,18 +202,26 @@ def test_the_gather_time_is_a_setting_that_reaches_each_partition(kafka_broker, 
                         start="earliest", stop=Event(), batch_size=2, gather=cfg.kafka.gather)
     part = source.build_part("read", "0", None)
     try:
-        deadline = time.monotonic() + 20
-        counts = []
-        while sum(counts) < 3 and time.monotonic() < deadline:
-            batch = part.next_batch()
-            if batch:
-                counts.append(len(batch))
-            else:
-                time.sleep(0.01)
-        assert counts == [2, 1]
-        assert timedelta(seconds=0.3) <= _wait(part) <= timedelta(seconds=1.3)  # after the short one
+        counts, waits = _batches_and_waits(part, 3)
     finally:
         part.close()
+    assert counts == [2, 1]
+    assert timedelta(seconds=0.3) <= waits[-1] <= timedelta(seconds=1.3)  # after the short one
+
+
+def _batches_and_waits(part, messages: int) -> tuple[list[int], list]:
+    """Poll until ``messages`` came (20 s at most): each batch's size, and the wait the
+    partition asked for right after it."""
+    counts, waits = [], []
+    deadline = time.monotonic() + 20
+    while sum(counts) < messages and time.monotonic() < deadline:
+        batch = part.next_batch()
+        if batch:
+            counts.append(len(batch))
+            waits.append(_wait(part))
+        else:
+            time.sleep(0.01)
+    return counts, waits
 
 
 def _wait(part):
