@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,22 +50,6 @@ from kafka_broker.harness import KafkaBroker, ensure_kafka_jars  # noqa: E402
 WRITTEN = re.compile(r"mentions written\s+([\d,]+)")
 
 
-def produce(bootstrap: str, topic: str, hours: float, rate: float, keyed: bool = True) -> int:
-    """The demo stream into ``topic``: keyed by brand (a brand keeps one partition), or not
-    (messages spread over the partitions evenly, whatever the number of brands)."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    n = 0
-    for line in DemoGenerator(DemoConfig(hours=hours, base_per_minute=rate, seed=21)):
-        producer.produce(topic, value=line, key=brand_key(line) if keyed else None)
-        n += 1
-        if n % 10_000 == 0:
-            producer.flush(30)
-    producer.flush(60)
-    return n
-
-
 def split_brands(counts: dict[str, int], groups: int) -> list[set[str]]:
     """Brands in ``groups`` sets of about equal traffic: the largest brand first, each to the
     lightest group so far (ties to the first group; brands of equal count by name)."""
@@ -77,24 +62,29 @@ def split_brands(counts: dict[str, int], groups: int) -> list[set[str]]:
     return sets
 
 
-def produce_split(bootstrap: str, topics: list[str], hours: float, rate: float) -> list[int]:
-    """The demo stream once more, each brand's messages on the topic of its group (see
-    `split_brands`); a message without a brand goes to the first. Returns messages per topic."""
+def produce(bootstrap: str, topics: list[str], hours: float, rate: float,
+            keyed: bool = True) -> list[int]:
+    """The demo stream, as a collector would send it; messages sent to each topic.
+
+    On one topic all of it; on several, each brand's messages on the topic of its
+    group (see `split_brands`; a message without a brand goes to the first).
+    Keyed by brand (a brand keeps one partition), or not (`keyed` false: messages
+    spread over the partitions evenly, whatever the number of brands).
+    """
     from confluent_kafka import Producer
 
     lines = list(DemoGenerator(DemoConfig(hours=hours, base_per_minute=rate, seed=21)))
-    keys = [brand_key(line) for line in lines]
-    counts: dict[str, int] = {}
-    for key in keys:
-        if key:
-            counts[key.decode()] = counts.get(key.decode(), 0) + 1
-    group_of = {brand: i for i, brands in enumerate(split_brands(counts, len(topics)))
-                for brand in brands}
+    brands = [brand_key(line) for line in lines]
+    group_of: dict[bytes, int] = {}
+    if len(topics) > 1:
+        counts = Counter(brand.decode() for brand in brands if brand)
+        group_of = {name.encode(): i for i, group in enumerate(split_brands(counts, len(topics)))
+                    for name in group}
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
     sent = [0] * len(topics)
-    for n, (line, key) in enumerate(zip(lines, keys, strict=True), start=1):
-        group = group_of.get(key.decode(), 0) if key else 0
-        producer.produce(topics[group], value=line, key=key)
+    for n, (line, brand) in enumerate(zip(lines, brands, strict=True), start=1):
+        group = group_of.get(brand, 0) if brand else 0
+        producer.produce(topics[group], value=line, key=brand if keyed else None)
         sent[group] += 1
         if n % 10_000 == 0:
             producer.flush(30)
@@ -178,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             KafkaBroker(ensure_kafka_jars(REPO / ".cache")) as broker:
         work = Path(tmp)
         broker.create_topics(["mentions"], partitions=args.partitions)
-        produced = produce(broker.bootstrap, "mentions", args.hours, args.rate, not args.unkeyed)
+        [produced] = produce(broker.bootstrap, ["mentions"], args.hours, args.rate,
+                             not args.unkeyed)
         runs = []
         for processes in (1, args.processes):
             run = replay(broker.bootstrap, "mentions", processes, work)
@@ -190,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ceiling:
             topics = [f"brands-{i}" for i in range(args.processes)]
             broker.create_topics(topics, partitions=max(1, args.partitions // args.processes))
-            split = produce_split(broker.bootstrap, topics, args.hours, args.rate)
+            split = produce(broker.bootstrap, topics, args.hours, args.rate)
             alone = replay_independent(broker.bootstrap, topics, work)
             alone["produced"] = split
     one, many = runs

@@ -10,7 +10,7 @@ from confluent_kafka import Consumer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
 
-from bench_scale import produce_split, split_brands
+from bench_scale import produce, split_brands
 
 
 def test_brands_split_into_groups_of_about_equal_traffic():
@@ -28,7 +28,7 @@ def test_more_groups_than_brands_leaves_groups_empty_and_ties_break_by_name():
 
 def test_each_brand_goes_whole_to_one_topic(kafka_broker, kafka_topic_factory):
     topics = [kafka_topic_factory(partitions=1), kafka_topic_factory(partitions=1)]
-    sent = produce_split(kafka_broker.bootstrap, topics, hours=0.25, rate=8.0)
+    sent = produce(kafka_broker.bootstrap, topics, hours=0.25, rate=8.0)
     brands_of = []
     for topic in topics:
         consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": topic,
