@@ -282,7 +282,7 @@ class Tokenizer:
     def _segment(self, text: str) -> tuple[str, ...]:
         cut = self._cut
         if cut is None:
-            cut = self._cut = self._build()
+            cut = self.load()._cut
         out: list[str] = []
         for i, part in enumerate(_EMOTICON.split(text)):
             if i % 2:
