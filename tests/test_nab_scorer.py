@@ -66,6 +66,37 @@ def test_the_sweep_picks_the_best_threshold():
     assert threshold == 0.9 and raw == pytest.approx(1.0 - 0.11)
 
 
+def _as_cut_dependent(scores: list[float]) -> nab.CutDependentScores:
+    """Plain scores in the cut-dependent form: the rows at or above the cut."""
+    pairs = [(row, x) for row, x in enumerate(scores) if x > 0]
+    return nab.CutDependentScores(lambda cut: [row for row, x in pairs if x >= cut],
+                                  sorted({x for _, x in pairs}), len(scores))
+
+
+def test_cut_dependent_scores_sweep_and_score_as_plain_scores_do():
+    _, prepared = toy()
+    scores = [0.0] * 1000
+    scores[800], scores[300], scores[850], scores[500] = 0.9, 0.95, 0.97, 0.4
+    plain = nab.sweep_threshold([prepared], [scores], STANDARD)
+    assert nab.sweep_threshold([prepared], [_as_cut_dependent(scores)], STANDARD) == plain
+    for cut in (0.3, 0.9, 0.96, 1.0):
+        assert (nab.score_file(prepared, _as_cut_dependent(scores), cut, STANDARD)
+                == nab.score_file(prepared, scores, cut, STANDARD))
+
+
+def test_a_cut_that_mutes_later_rows_is_swept_by_its_own_detections():
+    """At cut 0.3 the FP at 300 would mute the window's row 350 rows later; at 0.9 it does not."""
+    _, prepared = toy()
+    pairs = [(300, 0.4), (800, 0.9)]
+
+    def rows_at(cut: float) -> list[int]:
+        rows = [row for row, x in pairs if x >= cut]
+        return rows[:1] if cut <= 0.4 else rows  # the first alert holds off the rest
+    held = nab.CutDependentScores(rows_at, [0.4, 0.9], 1000)
+    assert nab.sweep_threshold([prepared], [held], STANDARD) == (0.9, pytest.approx(1.0))
+    assert nab.score_file(prepared, held, 0.4, STANDARD).raw == pytest.approx(-1.11)
+
+
 def test_normalisation_puts_null_at_0_and_perfect_at_100():
     assert nab.normalize(-16, 16, STANDARD) == 0
     assert nab.normalize(16, 16, STANDARD) == 100
@@ -86,6 +117,21 @@ def test_published_per_file_scores_are_reproduced():
                 assert (result.tp, result.tn, result.fp, result.fn) == (
                     want["TP"], want["TN"], want["FP"], want["FN"]), (det, profile, key)
             assert got.score == pytest.approx(ref["subset_normalized"], abs=1e-3)
+
+
+@needs_nab
+def test_the_cut_dependent_sweep_agrees_with_nabs_on_published_outputs():
+    """The sparse sweep for cut-dependent detections gives NAB's optimizer's answer."""
+    corpus = nab.load_corpus(NAB_DIR)
+    for det, profiles in (("ARTime", corpus.profiles), ("contextOSE", corpus.profiles[:1])):
+        series = [nab.read_anomaly_scores(nab.result_path(NAB_DIR, det, k)) for k in corpus.keys]
+        as_cut = [_as_cut_dependent(s) for s in series]
+        for profile in profiles:
+            plain = corpus.evaluate(series, profile)
+            held = corpus.evaluate(as_cut, profile)
+            assert (held.threshold, held.raw) == (plain.threshold, pytest.approx(plain.raw)), det
+        assert corpus.leave_one_out(as_cut, profiles[0]) == pytest.approx(
+            corpus.leave_one_out(series, profiles[0]))
 
 
 @needs_nab

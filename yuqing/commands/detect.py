@@ -8,7 +8,8 @@ The first reads a NAB-format series (``timestamp,value``) and writes
 order; ``label`` is 1 where the detector alerts (its score reaches the
 detector's own cut, fixed in advance). The default detector is
 `ResonanceDetector`, which is told the series' minimum, maximum and length up
-front, as NAB tells every detector; `BurstDetector` (``--detector burst``) reads
+front, as NAB tells every detector, and holds further alerts off for
+``--hold-off`` steps after an alert (0: ARTime's own outputs); `BurstDetector` (``--detector burst``) reads
 nothing ahead. The second runs the detector on every NAB series in DIR, scores
 it with NAB's rules (``yuqing.evaluation.nab``) next to the published
 detectors' outputs shipped in DIR, and prints one table per profile. With
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import math
 import sys
 from pathlib import Path
@@ -29,11 +31,25 @@ from pathlib import Path
 from yuqing.errors import UserError
 from yuqing.evaluation import nab
 from yuqing.warning.burst import BurstDetector, CountScale
-from yuqing.warning.resonance import ResonanceDetector
+from yuqing.warning.resonance import HOLD_OFF_STEPS, ResonanceDetector, held_off_rows
 
 OURS = "yuqing"
 DETECTOR_TYPES = {"resonance": ResonanceDetector, "burst": BurstDetector}
 DETECTORS = tuple(DETECTOR_TYPES)
+
+
+HOLD_OFF_HELP = (f"resonance only: after an alert, mute alerts for this many downsampled steps "
+                 f"(default {HOLD_OFF_STEPS}, chosen on the NAB corpus); 0 gives ARTime's own outputs")
+
+
+def _steps(text: str) -> int:
+    try:
+        steps = int(text)
+    except ValueError:
+        steps = -1
+    if steps < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of steps >= 0")
+    return steps
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     detector_help = "resonance (default: any series) or burst (counts against their daily profile)"
     parser.add_argument("--detector", choices=DETECTORS, default="resonance", help=detector_help)
+    parser.add_argument("--hold-off", type=_steps, default=HOLD_OFF_STEPS, metavar="STEPS",
+                        help=HOLD_OFF_HELP)
     parser.add_argument("--series", type=Path, help="input CSV with columns timestamp,value")
     parser.add_argument("--out", type=Path,
                         help="output CSV: timestamp,value,anomaly_score,label (1 = the detector alerts)")
@@ -67,11 +85,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="also score the NAB corpus in this folder leaving one category out "
                     "(e.g. ../shared/data/nab_corpus, with published_per_file.json)")
     ev.add_argument("--detector", choices=DETECTORS, default="resonance", help=detector_help)
+    ev.add_argument("--hold-off", type=_steps, default=HOLD_OFF_STEPS, metavar="STEPS",
+                    help=HOLD_OFF_HELP)
     ev.set_defaults(func=run_eval)
 
 
 def detect_series(timestamps: list[str], values: list[float], where: str,
-                  detector: str = "resonance") -> list[float]:
+                  detector: str = "resonance", hold_off: int = HOLD_OFF_STEPS) -> list[float]:
     """Scores for a series, one per row, in order.
 
     ``resonance`` is given the series' minimum, maximum and length first.
@@ -86,11 +106,25 @@ def detect_series(timestamps: list[str], values: list[float], where: str,
     if detector == "resonance":
         if not values:
             return []
-        resonance = ResonanceDetector(min(values), max(values), len(values))
+        resonance = ResonanceDetector(min(values), max(values), len(values), hold_off)
         return [resonance.update(value) for value in values]
     counts = all(v >= 0 and float(v).is_integer() for v in values)
     burst = BurstDetector() if counts else CountScale()
     return [burst.update(t, value) for t, value in zip(times, values, strict=True)]
+
+
+def sweepable_series(timestamps: list[str], values: list[float], where: str,
+                     detector: str = "resonance", hold_off: int = HOLD_OFF_STEPS) -> nab.Scores:
+    """What NAB's sweep needs of a series: its scores, or, for a resonance detector that
+    holds alerts off, the rows it detects at each cut (which rows are muted depends on
+    the cut). At the detector's own cut both give `detect_series`'s detections."""
+    if detector != "resonance" or hold_off == 0 or not values:
+        return detect_series(timestamps, values, where, detector, hold_off)
+    scores = detect_series(timestamps, values, where, detector, hold_off=0)
+    novelties = [(row, score) for row, score in enumerate(scores) if score > 0]
+    step = ResonanceDetector(min(values), max(values), len(values)).step
+    return nab.CutDependentScores(functools.partial(held_off_rows, novelties, step, hold_off),
+                                  sorted({score for _, score in novelties}), len(values))
 
 
 def write_csv(path: Path, header: list[str], rows) -> None:
@@ -108,7 +142,7 @@ def run_series(args: argparse.Namespace) -> int:
     if args.series is None or args.out is None:
         raise UserError("give both --series IN.csv and --out OUT.csv, or use `yuqing detect eval --nab DIR`")
     timestamps, values = nab.read_series(args.series)
-    scores = detect_series(timestamps, values, str(args.series), args.detector)
+    scores = detect_series(timestamps, values, str(args.series), args.detector, args.hold_off)
     with args.series.open(newline="", encoding="utf-8") as handle:
         raw_values = [row["value"] for row in csv.DictReader(handle)]
     detector = DETECTOR_TYPES[args.detector]  # the cut and the rule belong to the detector
@@ -124,24 +158,26 @@ def run_series(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     corpus = nab.load_corpus(args.nab)
-    scores: dict[str, dict[str, list[float]]] = {OURS: {}}
+    scores: dict[str, dict[str, nab.Scores]] = {OURS: {}}
     for key in corpus.keys:
         timestamps, values = corpus.raw[key]
-        scores[OURS][key] = detect_series(timestamps, values, str(args.nab / "data" / key),
-                                          args.detector)
+        where = str(args.nab / "data" / key)
+        scores[OURS][key] = sweepable_series(timestamps, values, where, args.detector, args.hold_off)
         if args.out_dir:
             path = nab.result_path(args.out_dir, OURS, key)
             labels = corpus.labels(key)
+            ours = detect_series(timestamps, values, where, args.detector, args.hold_off)
             write_csv(path, ["timestamp", "value", "anomaly_score", "label"],
                       ([t, v, repr(s), lab] for t, v, s, lab
-                       in zip(timestamps, values, scores[OURS][key], labels, strict=True)))
+                       in zip(timestamps, values, ours, labels, strict=True)))
     for det in nab.published_detectors(args.nab, corpus.keys):
         scores[det] = {k: nab.read_anomaly_scores(nab.result_path(args.nab, det, k))
                        for k in corpus.keys}
     thresholds = nab.load_thresholds(args.nab)
     print(f"NAB scores on {len(corpus.keys)} series, {corpus.n_windows} windows "
           f"(0 = null detector, 100 = perfect); {OURS} = the {args.detector} detector, "
-          f"its cut {DETECTOR_TYPES[args.detector].cut}.")
+          f"its cut {DETECTOR_TYPES[args.detector].cut}"
+          + (f", alerts held off for {args.hold_off} steps." if args.detector == "resonance" else "."))
     print("  fixed:   ours at our own cut, fixed in advance; the others at NAB's published")
     print("           corpus-wide threshold (swept on all 58 files, these included);")
     print("  swept:   threshold swept on these series (optimistic, as NAB does);")
@@ -166,7 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
                   f"{swept.windows_hit:>8}/{corpus.n_windows:<4}{swept.fp:>9}")
         print()
     if args.corpus:
-        print_category_holdout(args.corpus, args.detector)
+        print_category_holdout(args.corpus, args.detector, hold_off=args.hold_off)
     return 0
 
 
@@ -174,11 +210,11 @@ COMPARED = ("ARTime", "numenta", "contextOSE")
 
 
 def print_category_holdout(corpus_dir: Path, detector: str = "resonance",
-                           profile_name: str = "standard") -> None:
+                           profile_name: str = "standard", hold_off: int = HOLD_OFF_STEPS) -> None:
     """The corpus, one category held out at a time, ours beside the leading detectors."""
     corpus = nab.load_corpus(corpus_dir)
     profile = next(p for p in corpus.profiles if p.name == profile_name)
-    series = [detect_series(*corpus.raw[k], str(corpus_dir / "data" / k), detector)
+    series = [sweepable_series(*corpus.raw[k], str(corpus_dir / "data" / k), detector, hold_off)
               for k in corpus.keys]
     held_out = nab.leave_one_category_out(corpus, series, profile)
     fixed = {c.category: c for c in nab.leave_one_category_out(corpus, series, profile,

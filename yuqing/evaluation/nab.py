@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ class ScoredFile:
     window: list[int | None]
     sweep: list[float]
     n_windows: int
+    scored_windows: frozenset[int] = frozenset()  # the windows not inside the probation
 
 
 @dataclass
@@ -71,6 +72,31 @@ class FileScore:
     windows_hit: int = 0
     windows: int = 0
     hit_delays: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CutDependentScores:
+    """A file's detections when they are not simply the rows whose score reaches the cut.
+
+    A detector that mutes alerts after an alert (`ResonanceDetector`'s hold-off)
+    detects, at a lower cut, rows that mute later ones: one list of scores cannot
+    be swept. ``rows_at(cut)`` gives the rows it detects at that cut, ``cuts`` the
+    cuts at which they change (its distinct scores), ``length`` the file's rows.
+    """
+
+    rows_at: Callable[[float], list[int]]
+    cuts: Sequence[float]
+    length: int
+
+    def flags(self, cut: float) -> list[float]:
+        """1.0 on the rows detected at ``cut``, 0.0 elsewhere."""
+        flags = [0.0] * self.length
+        for row in self.rows_at(cut):
+            flags[row] = 1.0
+        return flags
+
+
+Scores = Sequence[float] | CutDependentScores
 
 
 def sigmoid(x: float) -> float:
@@ -135,13 +161,15 @@ def prepare_file(
         sweep[i] = unweighted * profile.fp_weight
         row_window[i] = None if i >= probation else -1
         i += 1
-    scored_windows = {x for x in row_window if x is not None and x >= 0}
-    return ScoredFile(name, row_window, sweep, len(scored_windows))
+    scored_windows = frozenset(x for x in row_window if x is not None and x >= 0)
+    return ScoredFile(name, row_window, sweep, len(scored_windows), scored_windows)
 
 
-def score_file(prepared: ScoredFile, scores: Sequence[float], threshold: float,
+def score_file(prepared: ScoredFile, scores: Scores, threshold: float,
                profile: Profile) -> FileScore:
     """Raw NAB score of one file when rows with ``score >= threshold`` are detections."""
+    if isinstance(scores, CutDependentScores):
+        scores, threshold = scores.flags(threshold), 1.0
     if len(scores) != len(prepared.window):
         raise UserError(
             f"{prepared.name}: {len(scores)} scores for {len(prepared.window)} data rows; "
@@ -181,9 +209,39 @@ def score_file(prepared: ScoredFile, scores: Sequence[float], threshold: float,
     return result
 
 
-def sweep_threshold(prepared: Iterable[ScoredFile], scores: Iterable[Sequence[float]],
+def _raw_of_rows(prepared: ScoredFile, rows: Iterable[int], profile: Profile) -> float:
+    """`score_file`'s raw score from the detected rows alone (no pass over the file)."""
+    fp_total, best = 0.0, {}
+    for row in rows:
+        win = prepared.window[row]
+        if win is None:
+            fp_total += prepared.sweep[row]
+        elif win >= 0:
+            best[win] = max(best.get(win, -math.inf), prepared.sweep[row])
+    return fp_total + sum(max(best.get(w, -math.inf), -profile.fn_weight)
+                          for w in prepared.scored_windows)
+
+
+def _sweep_cuts(prepared: Sequence[ScoredFile], scores: Sequence[CutDependentScores],
+                profile: Profile) -> tuple[float, float]:
+    """Best ``(cut, raw score)`` when each cut changes which rows are detected."""
+    best = (1.1, sum(_raw_of_rows(p, (), profile) for p in prepared))
+    for cut in sorted({c for s in scores for c in s.cuts}, reverse=True):
+        raw = sum(_raw_of_rows(p, s.rows_at(cut), profile)
+                  for p, s in zip(prepared, scores, strict=True))
+        if raw > best[1]:  # ties go to the highest cut, as in NAB
+            best = (cut, raw)
+    return best
+
+
+def sweep_threshold(prepared: Iterable[ScoredFile], scores: Iterable[Scores],
                     profile: Profile) -> tuple[float, float]:
     """Best ``(threshold, raw score)`` over the pooled rows of all files (NAB's optimizer)."""
+    prepared, scores = list(prepared), list(scores)
+    if any(isinstance(s, CutDependentScores) for s in scores):
+        if not all(isinstance(s, CutDependentScores) for s in scores):
+            raise TypeError("sweep either plain scores or CutDependentScores, not both")
+        return _sweep_cuts(prepared, scores, profile)
     rows: list[tuple[float, tuple[int, int] | None, float]] = []
     parts: dict[tuple[int, int] | str, float] = {"fp": 0.0}
     for f, (p, s) in enumerate(zip(prepared, scores, strict=True)):
@@ -372,7 +430,7 @@ class Corpus:
         """NAB's ``label`` column: 1 inside a window (ends inclusive), else 0."""
         return [int(any(a <= t <= b for a, b in self.windows[key])) for t in self.times[key]]
 
-    def evaluate(self, scores: Sequence[Sequence[float]], profile: Profile,
+    def evaluate(self, scores: Sequence[Scores], profile: Profile,
                  threshold: float | None = None) -> Evaluation:
         """Score per file (in ``keys`` order); sweep the threshold when none is given."""
         prepared = self._prepared[profile.name]
@@ -384,7 +442,7 @@ class Corpus:
         n_windows = sum(p.n_windows for p in prepared)
         return Evaluation(threshold, raw, normalize(raw, n_windows, profile), files)
 
-    def leave_one_out(self, scores: Sequence[Sequence[float]], profile: Profile) -> float:
+    def leave_one_out(self, scores: Sequence[Scores], profile: Profile) -> float:
         """Normalised score when each file is scored at the threshold swept on the others."""
         prepared = self._prepared[profile.name]
         raw = 0.0
@@ -423,13 +481,13 @@ class CategoryScore:
     score: float | None  # None: no window, so no normalised score (read ``raw``)
 
 
-def _subset(prepared: Sequence[ScoredFile], scores: Sequence[Sequence[float]], threshold: float,
+def _subset(prepared: Sequence[ScoredFile], scores: Sequence[Scores], threshold: float,
             profile: Profile) -> tuple[float, int]:
     raw = sum(score_file(p, s, threshold, profile).raw for p, s in zip(prepared, scores, strict=True))
     return raw, sum(p.n_windows for p in prepared)
 
 
-def leave_one_category_out(corpus: Corpus, scores: Sequence[Sequence[float]], profile: Profile,
+def leave_one_category_out(corpus: Corpus, scores: Sequence[Scores], profile: Profile,
                            fixed: float | None = None) -> list[CategoryScore]:
     """Each category scored at the threshold swept on all the others (or at ``fixed``).
 
