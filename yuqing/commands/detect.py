@@ -31,7 +31,12 @@ from pathlib import Path
 from yuqing.errors import UserError
 from yuqing.evaluation import nab
 from yuqing.warning.burst import BurstDetector, CountScale
-from yuqing.warning.resonance import HOLD_OFF_STEPS, ResonanceDetector, held_off_rows
+from yuqing.warning.resonance import (
+    HOLD_OFF_STEPS,
+    ResonanceDetector,
+    downsampling_step,
+    held_off_rows,
+)
 
 OURS = "yuqing"
 DETECTOR_TYPES = {"resonance": ResonanceDetector, "burst": BurstDetector}
@@ -122,7 +127,7 @@ def sweepable_series(timestamps: list[str], values: list[float], where: str,
         return detect_series(timestamps, values, where, detector, hold_off)
     scores = detect_series(timestamps, values, where, detector, hold_off=0)
     novelties = [(row, score) for row, score in enumerate(scores) if score > 0]
-    step = ResonanceDetector(min(values), max(values), len(values)).step
+    step = downsampling_step(len(values))
     return nab.CutDependentScores(functools.partial(held_off_rows, novelties, step, hold_off),
                                   sorted({score for _, score in novelties}), len(values))
 

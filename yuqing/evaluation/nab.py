@@ -175,42 +175,37 @@ def score_file(prepared: ScoredFile, scores: Scores, threshold: float,
             f"{prepared.name}: {len(scores)} scores for {len(prepared.window)} data rows; "
             "a detector must write one row per input row"
         )
-    best: dict[int, float] = {}
     first_hit: dict[int, int] = {}
     starts: dict[int, int] = {}
+    detected: list[int] = []
     result = FileScore(raw=0.0)
-    fp_total = 0.0
     for i, (win, score) in enumerate(zip(prepared.window, scores, strict=True)):
         if win == -1:
             continue
         if win is not None:
             starts.setdefault(win, i)
         flagged = score >= threshold
+        if flagged:
+            detected.append(i)
         if win is None:
             if flagged:
                 result.fp += 1
-                fp_total += prepared.sweep[i]
             else:
                 result.tn += 1
         elif flagged:
             result.tp += 1
-            if prepared.sweep[i] > best.get(win, -math.inf):
-                best[win] = prepared.sweep[i]
             first_hit.setdefault(win, i)
         else:
             result.fn += 1
-    windows = set(starts)
-    result.windows = len(windows)
-    result.windows_hit = len(best)
+    result.windows = len(starts)
+    result.windows_hit = len(first_hit)
     result.hit_delays = [first_hit[w] - starts[w] for w in sorted(first_hit)]
-    result.raw = fp_total + sum(
-        max(best.get(w, -math.inf), -profile.fn_weight) for w in sorted(windows)
-    )
+    result.raw = _raw_of_rows(prepared, detected, profile)
     return result
 
 
 def _raw_of_rows(prepared: ScoredFile, rows: Iterable[int], profile: Profile) -> float:
-    """`score_file`'s raw score from the detected rows alone (no pass over the file)."""
+    """NAB's raw score of a file from its detected rows alone (no pass over the file)."""
     fp_total, best = 0.0, {}
     for row in rows:
         win = prepared.window[row]
@@ -219,7 +214,7 @@ def _raw_of_rows(prepared: ScoredFile, rows: Iterable[int], profile: Profile) ->
         elif win >= 0:
             best[win] = max(best.get(win, -math.inf), prepared.sweep[row])
     return fp_total + sum(max(best.get(w, -math.inf), -profile.fn_weight)
-                          for w in prepared.scored_windows)
+                          for w in sorted(prepared.scored_windows))
 
 
 def _sweep_cuts(prepared: Sequence[ScoredFile], scores: Sequence[CutDependentScores],

@@ -56,6 +56,11 @@ def probation_rows(length: int) -> int:
     return rows - rows % 2
 
 
+def downsampling_step(length: int) -> int:
+    """Rows per downsampled step: about 13 windows of 8 steps fill the probationary period."""
+    return max(1, probation_rows(length) // (WINDOW * WINDOWS_PER_PROBATION))
+
+
 def held_off_rows(novelties: Iterable[tuple[int, float]], step: int, hold_off: int,
                   cut: float) -> list[int]:
     """The rows that alert at ``cut`` once alerts within ``hold_off`` steps of the last
@@ -189,7 +194,7 @@ class ResonanceDetector:
         self.last_alert: int | None = None  # downsampled step of the last alert let through
         self.lo, self.hi = float(lo), float(hi)
         self.probation = probation_rows(length)
-        self.step = max(1, self.probation // (WINDOW * WINDOWS_PER_PROBATION))
+        self.step = downsampling_step(length)
         self.trend = max(2 * WINDOW, self.probation // self.step)
         self.mask = int(WINDOW * 1.5)
         self.row = 1
